@@ -1,0 +1,33 @@
+package accountant
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrBudgetExceeded is returned, wrapped, when a release would make the privacy
+// spent exceed a Ledger's budget. The release is refused and nothing is recorded.
+var ErrBudgetExceeded = errors.New("accountant: privacy budget exceeded")
+
+// ErrUnsupported is returned, wrapped, when an accountant cannot account for an
+// event (for example a Poisson-subsampled release given to the exact GDP accountant).
+var ErrUnsupported = errors.New("accountant: event not supported by this accountant")
+
+// ErrUnreachable is returned, wrapped, when a calibration target cannot be met
+// anywhere in the search range (for example an ε too small for any noise level
+// under the chosen accountant).
+var ErrUnreachable = errors.New("accountant: privacy target unreachable")
+
+// A ParamError reports an invalid parameter, as fs.PathError reports a bad path.
+// It is the one typed parameter error of dpopt: the dp and optim packages return
+// it too, so callers can use errors.As with *accountant.ParamError everywhere.
+type ParamError struct {
+	Param  string  // name of the parameter, e.g. "NoiseMultiplier"
+	Value  float64 // the offending value
+	Reason string  // what was wanted, e.g. "must be positive and finite"
+}
+
+// Error implements error.
+func (e *ParamError) Error() string {
+	return fmt.Sprintf("dpopt: invalid %s = %v: %s", e.Param, e.Value, e.Reason)
+}

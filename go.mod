@@ -1,0 +1,14 @@
+module github.com/dpopt/dpopt
+
+go 1.26
+
+require (
+	github.com/google/differential-privacy/go/v3 v3.0.0
+	github.com/stretchr/testify v1.12.1
+	gonum.org/v1/gonum v0.17.0
+)
+
+require (
+	github.com/golang/glog v1.2.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)
