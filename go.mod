@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/google/differential-privacy/go/v3 v3.0.0
 	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.46.0
 	gonum.org/v1/gonum v0.17.0
 )
 

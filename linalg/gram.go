@@ -1,0 +1,247 @@
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// gramUseAsm selects the assembly kernel; tests switch it off to test the
+// pure-Go kernel on the same machine.
+var gramUseAsm = gramHasAsm
+
+// Gram returns XᵀX, the d×d Gram matrix of the rows of x (n×d), accumulated
+// in float64.
+//
+// The float32 entries are converted to float64, so every product is exact;
+// the rows are summed in blocks of a fixed number of rows, each block from
+// zero in row order, and the block sums are added in block order. The
+// partition into blocks depends on n alone, so the result is bit-identical
+// for any workers count (0 means GOMAXPROCS), and for the assembly kernel
+// (amd64 with AVX2 and FMA) and the pure-Go one (other CPUs, or the purego
+// build tag). Its error is that of float64 summation: each entry is within
+// about (256 + n/256)·2⁻⁵³ of Σ|x_ri·x_rj| of the exact value.
+//
+// If a BLAS other than gonum's has been installed with blas64.Use (see
+// UseOpenBLAS), Gram calls its Dsyrk once per block instead, and the bits
+// are those of that BLAS.
+//
+// Gram returns an error wrapping ErrEmpty if x has no rows or columns,
+// ErrShape if len(x.Data) ≠ x.Rows·x.Cols, and ErrNonFinite if an entry is
+// NaN, ±Inf or larger than MaxAbs in magnitude.
+func Gram(x *Matrix32, workers int) (*mat.SymDense, error) {
+	if err := gramCheck(x); err != nil {
+		return nil, err
+	}
+	g := mat.NewSymDense(x.Cols, nil)
+	if err := AddGram(g, x, workers); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// AddGram adds XᵀX to dst: dst ← dst + Gram(x), where Gram(x) is computed as
+// by Gram, bit for bit, and then added entry by entry. dst must be d×d with
+// d = x.Cols, or empty, in which case it is resized to d×d and zeroed. On
+// error dst is unchanged. The errors are those of Gram, and ErrShape for a dst
+// of the wrong size.
+func AddGram(dst *mat.SymDense, x *Matrix32, workers int) error {
+	if err := gramCheck(x); err != nil {
+		return err
+	}
+	if dst == nil {
+		return fmt.Errorf("linalg: nil Gram destination: %w", ErrShape)
+	}
+	d := x.Cols
+	if !dst.IsEmpty() && dst.SymmetricDim() != d {
+		return fmt.Errorf("linalg: Gram destination is %d×%d, want %d×%d: %w",
+			dst.SymmetricDim(), dst.SymmetricDim(), d, d, ErrShape)
+	}
+	w, err := workerCount(workers)
+	if err != nil {
+		return err
+	}
+	c, ldc, err := gramAccumulate(x, w)
+	if err != nil {
+		return err
+	}
+	if dst.IsEmpty() {
+		dst.ReuseAsSym(d)
+	}
+	raw := dst.RawSymmetric() // upper triangle, row-major
+	for i := range d {
+		row := raw.Data[i*raw.Stride+i : i*raw.Stride+d]
+		for j, v := range c[i*ldc+i : i*ldc+d] {
+			row[j] += v
+		}
+	}
+	return nil
+}
+
+// gramCheck checks that x is non-empty and consistent; its entries are
+// checked while they are packed.
+func gramCheck(x *Matrix32) error {
+	if x == nil || x.Rows <= 0 || x.Cols <= 0 {
+		return fmt.Errorf("linalg: matrix with no rows or columns: %w", ErrEmpty)
+	}
+	if len(x.Data) != x.Rows*x.Cols {
+		return fmt.Errorf("linalg: %d×%d matrix with %d values: %w", x.Rows, x.Cols, len(x.Data), ErrShape)
+	}
+	return nil
+}
+
+// workerCount maps a workers argument to a goroutine count: 0 means
+// GOMAXPROCS, negative is an error.
+func workerCount(workers int) (int, error) {
+	if workers < 0 {
+		return 0, fmt.Errorf("linalg: workers = %d, want ≥ 0 (0 means GOMAXPROCS)", workers)
+	}
+	if workers == 0 {
+		return runtime.GOMAXPROCS(0), nil
+	}
+	return workers, nil
+}
+
+// parallelFor runs f(t) for every t in [0, tasks) on up to workers
+// goroutines, handing out tasks in increasing order.
+func parallelFor(tasks, workers int, f func(t int)) {
+	workers = min(workers, tasks)
+	if workers <= 1 {
+		for t := range tasks {
+			f(t)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				t := int(next.Add(1) - 1)
+				if t >= tasks {
+					return
+				}
+				f(t)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// gramUnit is a rectangle of register tiles of XᵀX computed by one goroutine
+// for one block: A tiles [a0, a1) (rows 6a…) × B tiles [b0, b1) (columns 8b…).
+type gramUnit struct{ a0, a1, b0, b1 int }
+
+// gramNeeded reports whether tile (a, b) meets the upper triangle: its last
+// column is at or right of its first row.
+func gramNeeded(a, b int) bool { return gramNR*b+gramNR-1 >= gramMR*a }
+
+// gramAccumulate returns XᵀX in a zero-padded row-major buffer with stride
+// ldc; only entries (i, j) with i ≤ j < d are meaningful.
+func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) {
+	if gramUseBLAS() {
+		return gramAccumulateBLAS(x, workers)
+	}
+	n, d := x.Rows, x.Cols
+	na := (d + gramMR - 1) / gramMR
+	nb := (d + gramNR - 1) / gramNR
+	ldc = nb * gramNR
+	c = make([]float64, na*gramMR*ldc)
+	kc := min(gramKC, n)
+	packA := make([]float64, na*gramMR*kc)
+	packB := make([]float64, nb*gramNR*kc)
+
+	var units []gramUnit
+	for a0 := 0; a0 < na; a0 += gramMT {
+		for b0 := 0; b0 < nb; b0 += gramNT {
+			u := gramUnit{a0, min(a0+gramMT, na), b0, min(b0+gramNT, nb)}
+			if gramNeeded(u.a0, u.b1-1) {
+				units = append(units, u)
+			}
+		}
+	}
+	kernel := gramKernelGo
+	if gramUseAsm {
+		kernel = gramKernelAsm
+	}
+
+	const packRows = 32 // rows packed per task
+	var bad atomic.Bool
+	for r0 := 0; r0 < n; r0 += kc {
+		kb := min(kc, n-r0)
+		parallelFor((kb+packRows-1)/packRows, workers, func(t int) {
+			if !gramPack(packA, packB, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
+				bad.Store(true)
+			}
+		})
+		if bad.Load() {
+			// Report the first bad entry of x, whichever goroutine met one.
+			return nil, 0, x.Check()
+		}
+		parallelFor(len(units), workers, func(t int) {
+			u := units[t]
+			for b := u.b0; b < u.b1; b++ {
+				pb := packB[b*gramNR*kb : (b+1)*gramNR*kb]
+				for a := u.a0; a < u.a1 && gramNeeded(a, b); a++ {
+					kernel(kb, packA[a*gramMR*kb:(a+1)*gramMR*kb], pb, c[a*gramMR*ldc+b*gramNR:], ldc)
+				}
+			}
+		})
+	}
+	return c, ldc, nil
+}
+
+// gramPack converts rows [r0+i0, r0+i1) of x to float64 and stores them in
+// the A and B panels of a block of kb rows starting at row r0, zero-padding
+// the last panels. It reports false if it met a NaN, ±Inf or an entry larger
+// than MaxAbs in magnitude.
+func gramPack(packA, packB []float64, x *Matrix32, r0, kb, i0, i1 int) bool {
+	d := x.Cols
+	ok := true
+	var buf [gramMR * gramNR]float64
+	for i := i0; i < i1; i++ {
+		row := x.Data[(r0+i)*d : (r0+i+1)*d]
+		// Full A panels.
+		a := 0
+		for ; (a+1)*gramMR <= d; a++ {
+			src := row[a*gramMR : (a+1)*gramMR : (a+1)*gramMR]
+			dst := packA[a*gramMR*kb+i*gramMR : a*gramMR*kb+(i+1)*gramMR : a*gramMR*kb+(i+1)*gramMR]
+			for j, v := range src {
+				f := float64(v)
+				ok = ok && math.Abs(f) <= MaxAbs // false for NaN too
+				dst[j] = f
+			}
+		}
+		if rem := d - a*gramMR; rem > 0 {
+			dst := packA[a*gramMR*kb+i*gramMR : a*gramMR*kb+(i+1)*gramMR]
+			clear(dst)
+			for j, v := range row[a*gramMR:] {
+				f := float64(v)
+				ok = ok && math.Abs(f) <= MaxAbs
+				dst[j] = f
+			}
+		}
+		// B panels from the same row; entries already checked above.
+		b := 0
+		for ; (b+1)*gramNR <= d; b++ {
+			src := row[b*gramNR : (b+1)*gramNR : (b+1)*gramNR]
+			dst := packB[b*gramNR*kb+i*gramNR : b*gramNR*kb+(i+1)*gramNR : b*gramNR*kb+(i+1)*gramNR]
+			for j, v := range src {
+				dst[j] = float64(v)
+			}
+		}
+		if rem := d - b*gramNR; rem > 0 {
+			dst := packB[b*gramNR*kb+i*gramNR : b*gramNR*kb+(i+1)*gramNR]
+			clear(buf[:gramNR])
+			for j, v := range row[b*gramNR:] {
+				buf[j] = float64(v)
+			}
+			copy(dst, buf[:gramNR])
+		}
+	}
+	return ok
+}

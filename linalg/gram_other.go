@@ -1,0 +1,12 @@
+//go:build !amd64 || purego
+
+package linalg
+
+// gramHasAsm is false: this build has no assembly kernel (not amd64, or the
+// purego build tag is set).
+const gramHasAsm = false
+
+// gramKernelAsm is never called when gramHasAsm is false.
+func gramKernelAsm(k int, a, b, c []float64, ldc int) {
+	panic("linalg: internal: no assembly Gram kernel in this build")
+}
