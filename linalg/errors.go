@@ -21,3 +21,13 @@ var (
 // MaxAbs is the largest magnitude accepted in feature data: larger values are
 // rejected with ErrNonFinite, since their squares overflow float32 products.
 const MaxAbs = 1e30
+
+// Errors added with the statistics and solvers of linalg.
+var (
+	// ErrFormat: serialised data that is malformed, of an unknown version, or
+	// fails its checksum or consistency checks.
+	ErrFormat = errors.New("linalg: malformed data")
+	// ErrNotConverged: an iterative solver stopped at its iteration limit
+	// before reaching its tolerance.
+	ErrNotConverged = errors.New("linalg: iteration did not converge")
+)
