@@ -1,6 +1,10 @@
 package dp
 
-import "math/rand/v2"
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"math/rand/v2"
+)
 
 // A Source supplies all randomness of a DP computation: uniform bits (for
 // Poisson sampling and shuffles) and standard normal draws (for noise).
@@ -8,4 +12,88 @@ import "math/rand/v2"
 type Source interface {
 	rand.Source           // uniform 64-bit words
 	Normal(dst []float64) // fills dst with independent N(0, 1) draws
+}
+
+// A GaussianAdder is a Source that adds Gaussian noise itself. It is an
+// optional interface, found by type assertion: AddGaussian and every mechanism
+// of this package hand the noise addition to the Source when it implements
+// GaussianAdder, which is how the Sources returned by NewSecureSource and
+// Harden make every Gaussian release go through the hardened sampler.
+//
+// AddGaussian adds independent N(0, sigma²) noise to every element of dst,
+// leaving dst unchanged if it returns an error. The caller has already checked
+// that sigma is positive and finite and that dst holds finite values.
+type GaussianAdder interface {
+	AddGaussian(dst []float64, sigma float64) error
+}
+
+// NewSeededSource returns a fast, deterministic Source: ChaCha8 (math/rand/v2)
+// keyed by seed, with N(0, 1) draws from math/rand/v2's ziggurat sampler. The
+// same seed gives the same bits and the same normals, on every platform and Go
+// release that keeps math/rand/v2's ChaCha8 and NormFloat64 stable.
+//
+// Successive calls continue the stream: no draw is ever reused. It is meant for
+// research and tests. Its noise is a plain floating-point N(0, 1) scaled by σ,
+// which is exposed to the floating-point attacks of Mironov (2012); use
+// NewSecureSource for releases that must resist them.
+//
+// The Source is not safe for concurrent use.
+func NewSeededSource(seed uint64) Source {
+	var key [32]byte
+	binary.LittleEndian.PutUint64(key[:8], seed)
+	copy(key[8:], "dpopt/dp seeded source v1")
+	return newPlain(rand.NewChaCha8(key))
+}
+
+// NewSecureSource returns a Source for releases that must be secure: a ChaCha8
+// generator keyed with 32 bytes from crypto/rand (ChaCha8 is the CSPRNG that
+// the Go runtime itself uses), wrapped by Harden, so that its Normal draws and
+// all Gaussian noise added through this package come from the hardened
+// sampler of AddSecureGaussian.
+//
+// The Source is not safe for concurrent use.
+func NewSecureSource() Source {
+	var key [32]byte
+	_, _ = crand.Read(key[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
+	return Harden(newPlain(rand.NewChaCha8(key)))
+}
+
+// plain is a Source over a rand.Source, with the ziggurat normal sampler.
+type plain struct {
+	src rand.Source
+	r   *rand.Rand
+}
+
+func newPlain(src rand.Source) *plain {
+	return &plain{src: src, r: rand.New(src)}
+}
+
+// Uint64 implements rand.Source.
+func (p *plain) Uint64() uint64 { return p.src.Uint64() }
+
+// Normal fills dst with independent N(0, 1) draws.
+func (p *plain) Normal(dst []float64) {
+	for i := range dst {
+		dst[i] = p.r.NormFloat64()
+	}
+}
+
+// addGaussian is the plain Gaussian addition: dst[i] += sigma·z_i. It is used
+// for Sources that are not GaussianAdders; the inputs are already checked.
+func addGaussianPlain(dst []float64, sigma float64, src Source) {
+	if p, ok := src.(*plain); ok { // no scratch buffer needed
+		for i := range dst {
+			dst[i] += sigma * p.r.NormFloat64()
+		}
+		return
+	}
+	buf := make([]float64, min(len(dst), 4096))
+	for len(dst) > 0 {
+		n := min(len(dst), len(buf))
+		src.Normal(buf[:n])
+		for i, z := range buf[:n] {
+			dst[i] += sigma * z
+		}
+		dst = dst[n:]
+	}
 }
