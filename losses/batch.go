@@ -1,0 +1,386 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dpopt/dpopt/accountant"
+	"github.com/dpopt/dpopt/linalg"
+	"gonum.org/v1/gonum/mat"
+)
+
+// A Loss is a per-example loss of a linear classifier, evaluated on a block
+// of examples at a time.
+type Loss interface {
+	// Name is a short identifier: "softmax", "sigmoid" or "squared".
+	Name() string
+	// Eval evaluates the loss of the model (w, bias) on the rows of x with the
+	// given labels and stores the result in dst, reusing dst's storage when
+	// it fits. w is K×d with K ≥ 2 and d = x.Cols; labels has length x.Rows,
+	// each in [0, K); bias is nil (no trained bias) or has length K. Work is
+	// spread over workers goroutines (0 means GOMAXPROCS); the result does
+	// not depend on workers. On error dst's contents are unspecified.
+	Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, workers int) error
+}
+
+// A Batch holds the evaluation of a Loss on a block of n examples with K
+// classes. A zero Batch is ready for use; Eval resizes it and reuses its
+// storage across calls when the shapes fit, so a Batch kept across the steps
+// of a solver does not allocate. Not safe for concurrent use.
+type Batch struct {
+	// Loss is Σ_i loss_i over the block.
+	Loss float64
+	// R holds the residuals r_il = ∂loss_i/∂s_il (n×K): the gradient of Loss
+	// is Rᵀ·X for the weights and the column sums of R for the bias.
+	R *mat.Dense
+	// Norms holds ‖g_i‖_F, the Frobenius norm of each example's gradient:
+	// ‖r_i‖·‖x_i‖, or ‖r_i‖·√(‖x_i‖² + 1) when Bias is set.
+	Norms []float64
+	// Curvature holds c_il = ∂²loss_i/∂s_il² (n×K); see the package
+	// documentation and each loss for what it gives of the Hessian.
+	Curvature *mat.Dense
+	// XNorms holds ‖x_i‖, accumulated in float64.
+	XNorms []float64
+	// Bias records whether Eval was given a trained bias, so that Norms,
+	// Grad and ClipSum include the bias gradient.
+	Bias bool
+	// Factors holds the clip factors min(1, C/‖g_i‖) of the last ClipSum.
+	Factors []float64
+
+	x                     *linalg.Matrix32 // the block of the last Eval
+	rBuf, cBuf, sBuf      []float64
+	scaled                *mat.Dense // c∘R for ClipSum
+	normsBuf, xnBuf, fBuf []float64
+	chunkLoss             []float64
+}
+
+// chunkRows is the number of rows per task in the element-wise part of Eval
+// and in ClipSum. Fixed, so that per-chunk loss sums, added in chunk order,
+// do not depend on the number of workers.
+const chunkRows = 512
+
+// rowLoss evaluates one example: on entry s holds the scores s_i (length K),
+// on return the residuals r_i; curv receives the curvature weights. It
+// returns loss_i.
+type rowLoss func(s, curv []float64, y int) float64
+
+func paramErr(param string, v float64, reason string) error {
+	return fmt.Errorf("losses: %w", &accountant.ParamError{Param: param, Value: v, Reason: reason})
+}
+
+// grow returns (*buf)[:n], reallocating when the capacity is too small.
+func grow(buf *[]float64, n int) []float64 {
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	return (*buf)[:n]
+}
+
+// denseFor returns m if it is r×c, else a new r×c Dense over buf.
+func denseFor(m *mat.Dense, buf *[]float64, r, c int) *mat.Dense {
+	if m != nil && !m.IsEmpty() {
+		if mr, mc := m.Dims(); mr == r && mc == c {
+			return m
+		}
+	}
+	return mat.NewDense(r, c, grow(buf, r*c))
+}
+
+func resolveWorkers(workers int) (int, error) {
+	if workers < 0 {
+		return 0, paramErr("workers", float64(workers), "must be ≥ 0 (0 means GOMAXPROCS)")
+	}
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	return workers, nil
+}
+
+// parallel runs task(t) for t in [0, tasks) on up to workers goroutines and
+// returns the error of the lowest-numbered failing task.
+func parallel(tasks, workers int, task func(t int) error) error {
+	errs := make([]error, tasks)
+	workers = max(1, min(workers, tasks))
+	if workers == 1 {
+		for t := range tasks {
+			if errs[t] = task(t); errs[t] != nil {
+				return errs[t]
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !failed.Load() {
+				t := int(next.Add(1) - 1)
+				if t >= tasks {
+					return
+				}
+				if errs[t] = task(t); errs[t] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkInputs validates the arguments common to every Eval and returns K.
+func checkInputs(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64) (int, error) {
+	if dst == nil {
+		return 0, paramErr("dst", 0, "must be a non-nil *Batch")
+	}
+	if x == nil || x.Rows <= 0 || x.Cols <= 0 {
+		return 0, fmt.Errorf("losses: X has no rows or columns: %w", linalg.ErrEmpty)
+	}
+	if len(x.Data) != x.Rows*x.Cols {
+		return 0, fmt.Errorf("losses: X is %d×%d with %d values: %w", x.Rows, x.Cols, len(x.Data), linalg.ErrShape)
+	}
+	if w == nil || w.IsEmpty() {
+		return 0, fmt.Errorf("losses: W has no rows or columns: %w", linalg.ErrEmpty)
+	}
+	k, d := w.Dims()
+	if k < 2 {
+		return 0, fmt.Errorf("losses: W has %d rows, want K ≥ 2 classes: %w", k, linalg.ErrShape)
+	}
+	if d != x.Cols {
+		return 0, fmt.Errorf("losses: W is %d×%d for X with %d columns: %w", k, d, x.Cols, linalg.ErrShape)
+	}
+	if len(labels) != x.Rows {
+		return 0, fmt.Errorf("losses: %d labels for %d rows: %w", len(labels), x.Rows, linalg.ErrShape)
+	}
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return 0, fmt.Errorf("losses: label %d of row %d, want [0, %d): %w", y, i, k, linalg.ErrLabel)
+		}
+	}
+	if bias != nil {
+		if len(bias) != k {
+			return 0, fmt.Errorf("losses: bias of length %d for K = %d: %w", len(bias), k, linalg.ErrShape)
+		}
+		for l, b := range bias {
+			if math.IsNaN(b) || math.IsInf(b, 0) {
+				return 0, fmt.Errorf("losses: bias[%d] = %v: %w", l, b, linalg.ErrNonFinite)
+			}
+		}
+	}
+	return k, nil
+}
+
+// eval is the shared body of every Eval: validate, compute ‖x_i‖ and the
+// scores, then apply f row by row. offset is added to every score (a fixed,
+// untrained bias) when bias is nil.
+func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, offset float64, workers int, f rowLoss) error {
+	invalidate(dst)
+	k, err := checkInputs(dst, x, labels, w, bias)
+	if err != nil {
+		return err
+	}
+	nw, err := resolveWorkers(workers)
+	if err != nil {
+		return err
+	}
+	n := x.Rows
+	dst.Bias = bias != nil
+	dst.Factors = nil
+	dst.R = denseFor(dst.R, &dst.rBuf, n, k)
+	dst.Curvature = denseFor(dst.Curvature, &dst.cBuf, n, k)
+	dst.XNorms = grow(&dst.xnBuf, n)
+	dst.Norms = grow(&dst.normsBuf, n)
+	if err := linalg.RowNorms(dst.XNorms, x, nw); err != nil {
+		return fmt.Errorf("losses: %w", err)
+	}
+	if err := linalg.MulXWt(dst.R, x, w, nw); err != nil {
+		return fmt.Errorf("losses: scores: %w", err)
+	}
+	rr, cr := dst.R.RawMatrix(), dst.Curvature.RawMatrix()
+	chunks := (n + chunkRows - 1) / chunkRows
+	sums := grow(&dst.chunkLoss, chunks)
+	err = parallel(chunks, nw, func(c int) error {
+		var sum float64
+		for i := c * chunkRows; i < min((c+1)*chunkRows, n); i++ {
+			s := rr.Data[i*rr.Stride : i*rr.Stride+k]
+			for l := range s {
+				if bias != nil {
+					s[l] += bias[l]
+				} else {
+					s[l] += offset
+				}
+				if math.IsNaN(s[l]) || math.IsInf(s[l], 0) {
+					return fmt.Errorf("losses: score (%d, %d) = %v overflows: %w", i, l, s[l], linalg.ErrNonFinite)
+				}
+			}
+			sum += f(s, cr.Data[i*cr.Stride:i*cr.Stride+k], labels[i])
+			xn2 := dst.XNorms[i] * dst.XNorms[i]
+			if bias != nil {
+				xn2++
+			}
+			dst.Norms[i] = norm(s) * math.Sqrt(xn2)
+		}
+		sums[c] = sum
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var total float64
+	for _, s := range sums {
+		total += s
+	}
+	if math.IsInf(total, 0) || math.IsNaN(total) {
+		return fmt.Errorf("losses: summed loss = %v overflows: %w", total, linalg.ErrNonFinite)
+	}
+	dst.Loss = total
+	dst.x = x
+	return nil
+}
+
+// invalidate marks dst as holding no successful Eval, so that Grad and
+// ClipSum refuse it until an Eval succeeds.
+func invalidate(dst *Batch) {
+	if dst != nil {
+		dst.x = nil
+	}
+}
+
+// norm returns the Euclidean norm of v, rescaling when the plain sum of
+// squares overflows.
+func norm(v []float64) float64 {
+	var s float64
+	for _, a := range v {
+		s += a * a
+	}
+	if !math.IsInf(s, 0) {
+		return math.Sqrt(s)
+	}
+	var scale float64
+	for _, a := range v {
+		scale = max(scale, math.Abs(a))
+	}
+	s = 0
+	for _, a := range v {
+		a /= scale
+		s += a * a
+	}
+	return scale * math.Sqrt(s)
+}
+
+// checkGradDst checks the destinations of Grad and ClipSum.
+func (b *Batch) checkGradDst(gradW *mat.Dense, gradB []float64) error {
+	if b == nil || b.x == nil {
+		return fmt.Errorf("losses: Batch holds no successful Eval: %w", linalg.ErrEmpty)
+	}
+	_, k := b.R.Dims()
+	if gradW == nil {
+		return fmt.Errorf("losses: nil gradW: %w", linalg.ErrEmpty)
+	}
+	if !gradW.IsEmpty() {
+		if r, c := gradW.Dims(); r != k || c != b.x.Cols {
+			return fmt.Errorf("losses: gradW is %d×%d, want %d×%d: %w", r, c, k, b.x.Cols, linalg.ErrShape)
+		}
+	}
+	switch {
+	case b.Bias && len(gradB) != k:
+		return fmt.Errorf("losses: bias gradient of length %d, want K = %d (the bias is trained): %w", len(gradB), k, linalg.ErrShape)
+	case !b.Bias && gradB != nil:
+		return fmt.Errorf("losses: bias gradient given but Eval had no trained bias: %w", linalg.ErrShape)
+	}
+	return nil
+}
+
+// Grad sets gradW = Rᵀ·X, the gradient of Loss with respect to the weights,
+// and, when the bias is trained, gradB = Σ_i r_i, for the block of the last
+// successful Eval (which must not have been modified since). gradW must be
+// K×d or empty (then it is resized); gradB must have length K if Bias is set
+// and be nil otherwise. Both are overwritten. The result does not depend on
+// workers (0 means GOMAXPROCS).
+func (b *Batch) Grad(gradW *mat.Dense, gradB []float64, workers int) error {
+	if err := b.checkGradDst(gradW, gradB); err != nil {
+		return err
+	}
+	nw, err := resolveWorkers(workers)
+	if err != nil {
+		return err
+	}
+	if err := linalg.MulRtX(gradW, b.R, b.x, nw); err != nil {
+		return fmt.Errorf("losses: gradient: %w", err)
+	}
+	if b.Bias {
+		colSums(gradB, b.R)
+	}
+	return nil
+}
+
+// colSums sets dst to the column sums of a, adding rows in order.
+func colSums(dst []float64, a *mat.Dense) {
+	raw := a.RawMatrix()
+	clear(dst)
+	for i := range raw.Rows {
+		for l, v := range raw.Data[i*raw.Stride : i*raw.Stride+raw.Cols] {
+			dst[l] += v
+		}
+	}
+}
+
+// ClipSum sets gradW and gradB to the sum of the per-example gradients of the
+// last successful Eval, each clipped to Frobenius norm at most clip:
+// with c_i = min(1, clip/Norms[i]) (1 for a zero gradient) it computes
+// gradW = Σ_i c_i r_i x_iᵀ = (c∘R)ᵀ·X in one GEMM and, when the bias is
+// trained, gradB = Σ_i c_i r_i, and stores the c_i in Factors. The clipped
+// gradient of each example, bias included, then has norm ≤ clip, so the sum
+// has L2 sensitivity clip under add/remove-one adjacency.
+//
+// The block X of the last Eval must not have been modified since. clip must be
+// positive and finite, else ClipSum returns an *accountant.ParamError.
+// Destinations are as for Grad and are overwritten; R is left unchanged. The
+// result does not depend on workers (0 means GOMAXPROCS).
+func (b *Batch) ClipSum(gradW *mat.Dense, gradB []float64, clip float64, workers int) error {
+	if err := b.checkGradDst(gradW, gradB); err != nil {
+		return err
+	}
+	if !(clip > 0) || math.IsInf(clip, 0) {
+		return paramErr("ClipNorm", clip, "must be positive and finite")
+	}
+	nw, err := resolveWorkers(workers)
+	if err != nil {
+		return err
+	}
+	n, k := b.R.Dims()
+	b.Factors = grow(&b.fBuf, n)
+	b.scaled = denseFor(b.scaled, &b.sBuf, n, k)
+	rr, sr := b.R.RawMatrix(), b.scaled.RawMatrix()
+	chunks := (n + chunkRows - 1) / chunkRows
+	_ = parallel(chunks, nw, func(c int) error {
+		for i := c * chunkRows; i < min((c+1)*chunkRows, n); i++ {
+			f := 1.0
+			if g := b.Norms[i]; g > clip {
+				f = clip / g // g = +Inf gives 0
+			}
+			b.Factors[i] = f
+			src, dst := rr.Data[i*rr.Stride:i*rr.Stride+k], sr.Data[i*sr.Stride:i*sr.Stride+k]
+			for l, v := range src {
+				dst[l] = f * v
+			}
+		}
+		return nil
+	})
+	if err := linalg.MulRtX(gradW, b.scaled, b.x, nw); err != nil {
+		return fmt.Errorf("losses: clipped gradient: %w", err)
+	}
+	if b.Bias {
+		colSums(gradB, b.scaled)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package losses
+
+import (
+	"math"
+
+	"github.com/dpopt/dpopt/linalg"
+	"gonum.org/v1/gonum/mat"
+)
+
+// PaperFixedBias is the fixed, untrained bias of the one-vs-all sigmoid loss
+// in Mehta et al. (arXiv 2211.13403): with zero-initialised weights every
+// class starts at probability σ(−10) ≈ 4.5·10⁻⁵, so the many negative terms
+// contribute small gradients from the first step.
+const PaperFixedBias = -10.0
+
+// Sigmoid is the one-vs-all sigmoid loss: K binary logistic losses, class l
+// having target y_il = 1{y_i = l}, with the negative terms weighted by α:
+//
+//	loss_i = Σ_l [ y_il·softplus(−s_il) + α·(1 − y_il)·softplus(s_il) ],
+//
+// softplus(z) = log(1 + eᶻ), evaluated stably. The residuals are
+// r_il = σ(s_il) − 1 for l = y_i and α·σ(s_il) otherwise, so
+// |r_il| ≤ max(1, α). Curvature holds σ(s_il)(1 − σ(s_il)) for l = y_i and
+// α·σ(s_il)(1 − σ(s_il)) otherwise; the classes decouple, and the Hessian of
+// the summed loss with respect to row l of W is exactly Σ_i c_il x_i x_iᵀ.
+//
+// The zero value is the unweighted loss (α = 1) with no fixed bias.
+type Sigmoid struct {
+	// NegWeight is α ≥ 0, the weight of the K−1 negative terms of each
+	// example. Zero means 1 (unweighted); an α of exactly zero, which would
+	// drop every negative term, cannot be expressed.
+	NegWeight float64
+	// FixedBias is a constant added to every score when Eval is given no
+	// trained bias (bias == nil); it is not trained and has no gradient.
+	// Zero means none; the paper uses PaperFixedBias. Eval returns an
+	// *accountant.ParamError if FixedBias is non-zero and a trained bias is
+	// also given.
+	FixedBias float64
+}
+
+var _ Loss = Sigmoid{}
+
+// Name returns "sigmoid".
+func (Sigmoid) Name() string { return "sigmoid" }
+
+// Eval implements Loss.
+func (l Sigmoid) Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, workers int) error {
+	invalidate(dst)
+	alpha := l.NegWeight
+	switch {
+	case math.IsNaN(alpha) || math.IsInf(alpha, 0) || alpha < 0:
+		return paramErr("NegWeight", alpha, "must be finite and ≥ 0 (0 means 1)")
+	case alpha == 0:
+		alpha = 1
+	}
+	switch {
+	case math.IsNaN(l.FixedBias) || math.IsInf(l.FixedBias, 0):
+		return paramErr("FixedBias", l.FixedBias, "must be finite")
+	case l.FixedBias != 0 && bias != nil:
+		return paramErr("FixedBias", l.FixedBias, "must be zero when a trained bias is given")
+	}
+	return eval(dst, x, labels, w, bias, l.FixedBias, workers, func(s, curv []float64, y int) float64 {
+		var loss float64
+		for c, v := range s {
+			sp, sn := sigma(v), sigma(-v) // σ(s), 1 − σ(s), each without cancellation
+			if c == y {
+				loss += softplus(-v)
+				s[c] = -sn
+				curv[c] = sp * sn
+			} else {
+				loss += alpha * softplus(v)
+				s[c] = alpha * sp
+				curv[c] = alpha * sp * sn
+			}
+		}
+		return loss
+	})
+}
+
+// sigma is the logistic function 1/(1 + e⁻ᶻ), without overflow.
+func sigma(z float64) float64 {
+	if z >= 0 {
+		return 1 / (1 + math.Exp(-z))
+	}
+	e := math.Exp(z)
+	return e / (1 + e)
+}
+
+// softplus is log(1 + eᶻ) = max(z, 0) + log1p(e^−|z|), without overflow.
+func softplus(z float64) float64 {
+	return max(z, 0) + math.Log1p(math.Exp(-math.Abs(z)))
+}
