@@ -1,0 +1,57 @@
+// Package linalg provides the dense linear algebra of dpopt over gonum:
+// float32 feature matrices (Matrix32), a blocked, parallel Gram matrix XᵀX
+// accumulated in float64 (Gram, AddGram), streaming and mergeable sufficient
+// statistics for least squares (Stats: XᵀX, per-class sums XᵀY, counts),
+// products of features with model weights (MulXWt, MulRtX, RowNorms), and
+// the symmetric solvers the DP methods need: eigendecomposition (EigenSym),
+// projection onto {A : λ_min(A) ≥ floor} (ProjectPSD), Cholesky factor and
+// solve for many right-hand sides (NewCholesky, CholeskySolve), and
+// conjugate gradients for many right-hand sides (CG).
+//
+// linalg adds no noise and knows nothing of privacy: the dp package clips
+// rows and adds noise to what linalg computes. Its contract is exactness
+// where it is cheap and reproducibility always.
+//
+// # Numerics
+//
+// Features are float32 (the layout of feature files); everything computed
+// from them is float64. The Gram kernel converts entries to float64 before
+// multiplying, so every product x_ri·x_rj is exact and only the float64 sums
+// round: an entry of XᵀX is within about (256 + n/256)·2⁻⁵³ of Σ_r|x_ri·x_rj|
+// of the exact value, and entries up to MaxAbs (whose squares overflow
+// float32) are handled exactly. Bad input is an error, never a NaN or a
+// panic: errors wrap ErrEmpty, ErrShape, ErrNonFinite, ErrLabel,
+// ErrNotPositiveDefinite (also as *NotPositiveDefiniteError, with the
+// smallest eigenvalue and condition number), ErrNotConverged or ErrFormat;
+// test them with errors.Is.
+//
+// # Reproducibility
+//
+// Gram, AddGram and Stats.Add sum rows in blocks of a fixed number of rows
+// (256) whose partition depends only on the row count; each block is summed
+// from zero in row order and the block sums are added in block order. The
+// results are therefore bit-identical for every workers count, and for the
+// assembly kernel (amd64 with AVX2 and FMA, detected at run time) and the
+// pure-Go kernel (other CPUs, or the purego build tag): since the products
+// are exact, fused and unfused multiply-adds round the same. See Stats for
+// which merges of shards are bit-identical to a single pass.
+//
+// # Backends
+//
+// Heavy float64 BLAS goes through gonum's blas64 (ProjectPSD's Dsyrk, CG's
+// Dsymm, and gonum's lapack64 behind EigenSym and Cholesky), so a faster
+// BLAS can be installed with blas64.Use; linalg never calls blas64.Use
+// itself. Built with the openblas tag (and cgo), linalg provides UseOpenBLAS,
+// which a program's main calls once; see openblas.go. While a BLAS other
+// than gonum's is installed, Gram and AddGram call its Dsyrk per block of
+// rows instead of linalg's kernel; results are then reproducible only as far
+// as that BLAS is.
+//
+// # Concurrency
+//
+// Functions of the package are safe for concurrent use on distinct
+// arguments; none modifies its inputs. Gram, AddGram, Stats.Add and the
+// products take a workers count (0 means GOMAXPROCS) and run on that many
+// goroutines; results do not depend on it. A Stats is not safe for
+// concurrent use. A Cholesky may be used by concurrent Solve calls.
+package linalg

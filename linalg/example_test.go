@@ -1,0 +1,108 @@
+package linalg_test
+
+import (
+	"fmt"
+	"log"
+	"math"
+
+	"github.com/dpopt/dpopt/linalg"
+	"gonum.org/v1/gonum/mat"
+)
+
+func ExampleGram() {
+	// Three examples with two features each, one per row.
+	x := &linalg.Matrix32{Rows: 3, Cols: 2, Data: []float32{
+		1, 2,
+		3, 4,
+		5, 6,
+	}}
+	g, err := linalg.Gram(x, 0) // 0 workers: GOMAXPROCS
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.3f %.3f\n%.3f %.3f\n", g.At(0, 0), g.At(0, 1), g.At(1, 0), g.At(1, 1))
+	// Output:
+	// 35.000 44.000
+	// 44.000 56.000
+}
+
+func ExampleStats() {
+	// Two shards, as if read on two machines, merged into one set of
+	// statistics.
+	a, _ := linalg.NewStats(2, 2)
+	b, _ := linalg.NewStats(2, 2)
+	if err := a.Add(&linalg.Matrix32{Rows: 2, Cols: 2, Data: []float32{1, 0, 0, 1}}, []int{0, 1}); err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Add(&linalg.Matrix32{Rows: 1, Cols: 2, Data: []float32{2, 2}}, []int{1}); err != nil {
+		log.Fatal(err)
+	}
+	wire, err := b.MarshalBinary() // b travels as bytes
+	if err != nil {
+		log.Fatal(err)
+	}
+	var b2 linalg.Stats
+	if err := b2.UnmarshalBinary(wire); err != nil {
+		log.Fatal(err)
+	}
+	if err := a.Merge(&b2); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("rows:", a.Count(), "per class:", a.ClassCounts())
+	fmt.Printf("XᵀX:\n%.3f\n", mat.Formatted(a.Gram()))
+	fmt.Printf("class sums (K×d):\n%.3f\n", mat.Formatted(a.ClassSums()))
+	// Output:
+	// rows: 3 per class: [1 2]
+	// XᵀX:
+	// ⎡5.000  4.000⎤
+	// ⎣4.000  5.000⎦
+	// class sums (K×d):
+	// ⎡1.000  0.000⎤
+	// ⎣2.000  3.000⎦
+}
+
+func ExampleProjectPSD() {
+	// A noisy Gram matrix with eigenvalues 3 and -1.
+	a := mat.NewSymDense(2, []float64{1, 2, 2, 1})
+	p, err := linalg.ProjectPSD(a, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	vals, _, _ := linalg.EigenSym(p)
+	// The clamped eigenvalue is 0 up to rounding, which may carry either sign.
+	fmt.Printf("projected:\n%.3f\neigenvalues: %.3f %.3f\n", mat.Formatted(p), math.Abs(vals[0]), vals[1])
+	// Output:
+	// projected:
+	// ⎡1.500  1.500⎤
+	// ⎣1.500  1.500⎦
+	// eigenvalues: 0.000 3.000
+}
+
+func ExampleCholesky() {
+	// Factor once, solve for several right-hand sides.
+	a := mat.NewSymDense(2, []float64{4, 2, 2, 3})
+	c, err := linalg.NewCholesky(a)
+	if err != nil {
+		log.Fatal(err)
+	}
+	x, err := c.Solve(mat.NewDense(2, 2, []float64{2, 6, 1, 5}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%.3f\n", mat.Formatted(x))
+	// Output:
+	// ⎡0.500  1.000⎤
+	// ⎣0.000  1.000⎦
+}
+
+func ExampleCG() {
+	a := mat.NewSymDense(2, []float64{4, 1, 1, 3})
+	b := mat.NewDense(2, 1, []float64{1, 2})
+	res, err := linalg.CG(a, b, 1e-10, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("x = (%.3f, %.3f) after %d iterations\n", res.X.At(0, 0), res.X.At(1, 0), res.Iterations[0])
+	// Output:
+	// x = (0.091, 0.636) after 2 iterations
+}
