@@ -28,8 +28,11 @@ type Loss interface {
 
 // A Batch holds the evaluation of a Loss on a block of n examples with K
 // classes. A zero Batch is ready for use; Eval resizes it and reuses its
-// storage across calls when the shapes fit, so a Batch kept across the steps
-// of a solver does not allocate. Not safe for concurrent use.
+// storage (R, Curvature, Norms, XNorms, and the scaled residuals of ClipSum)
+// across calls when the shapes fit, so a Batch kept across the steps of a
+// solver allocates no n×K matrices after the first step. (The GEMMs still
+// take per-call scratch of about workers·(256·d + K·d) float64s.)
+// Not safe for concurrent use.
 type Batch struct {
 	// Loss is Σ_i loss_i over the block.
 	Loss float64
