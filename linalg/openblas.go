@@ -1,0 +1,32 @@
+//go:build openblas && cgo
+
+package linalg
+
+import (
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/netlib/blas/netlib"
+
+	_ "github.com/dpopt/dpopt/linalg/internal/openblaslink" // -lopenblas
+)
+
+// UseOpenBLAS installs OpenBLAS, through gonum.org/v1/netlib's cgo bindings,
+// as the blas64 implementation of the whole program: gonum's mat and lapack64
+// and linalg's Gram, AddGram, Stats.Add, ProjectPSD, Cholesky and CG then run
+// on it. A library never does this by itself; call it once at the start of
+// main, before any concurrent use of gonum:
+//
+//	func main() {
+//		linalg.UseOpenBLAS()
+//		…
+//	}
+//
+// UseOpenBLAS exists only in builds with the openblas tag, which need cgo and
+// the OpenBLAS library and headers (Debian/Ubuntu: apt-get install
+// libopenblas-dev), and link with -lopenblas:
+//
+//	go build -tags openblas ./...
+//
+// OpenBLAS runs its own threads (OPENBLAS_NUM_THREADS); the workers argument
+// of Gram then only spreads the float32-to-float64 conversion. Calling
+// blas64.Use with gonum.Implementation{} switches back to pure Go.
+func UseOpenBLAS() { blas64.Use(netlib.Implementation{}) }

@@ -1,0 +1,50 @@
+//go:build openblas && cgo
+
+package linalg
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// TestOpenBLASGram checks that, with OpenBLAS installed, Gram runs on its
+// Dsyrk (not linalg's kernel) and matches the naive loop, and that the solvers
+// built on blas64 still pass.
+func TestOpenBLASGram(t *testing.T) {
+	UseOpenBLAS()
+	defer blas64.Use(gonum.Implementation{})
+	require.True(t, gramUseBLAS(), "Gram does not see the installed BLAS")
+	for _, s := range []struct{ n, d int }{{1, 1}, {gramBLASRows + 7, 33}, {3000, 130}} {
+		t.Run(fmt.Sprintf("n=%d/d=%d", s.n, s.d), func(t *testing.T) {
+			x := randMatrix32(rand.New(rand.NewPCG(30, uint64(s.d))), s.n, s.d)
+			g, err := Gram(x, 0)
+			require.NoError(t, err)
+			want, abs := naiveGram(x)
+			tol := gramTol(s.n) // any summation order of exact products
+			for i := range s.d {
+				for j := range s.d {
+					if diff := math.Abs(g.At(i, j) - want[i*s.d+j]); diff > tol*abs[i*s.d+j] {
+						t.Fatalf("G(%d, %d) = %v, want %v", i, j, g.At(i, j), want[i*s.d+j])
+					}
+				}
+			}
+		})
+	}
+	t.Run("non-finite", func(t *testing.T) {
+		x := randMatrix32(rand.New(rand.NewPCG(31, 32)), 100, 5)
+		x.Data[77] = float32(math.Inf(1))
+		_, err := Gram(x, 0)
+		require.ErrorIs(t, err, ErrNonFinite)
+	})
+	t.Run("solvers", func(t *testing.T) {
+		TestProjectPSD(t)
+		TestCholeskySolve(t)
+		TestCG(t)
+	})
+}
