@@ -155,6 +155,18 @@ func (s *secureSampler) sample(src Source) int64 {
 		if float64(b)*float64(s.step) > s.cutoff {
 			continue // |k| ≥ b·step > cutoff: p(k) = 0
 		}
+		// Accept with probability c·e^{−y}, c = pref·2^b ≤ 0.29·2^b, y = 2k²/n.
+		// Draw the first 64 bits u of the uniform U first, and reject without
+		// further work while U ≥ u/2^64 is above an upper bound of c·e^{−y}:
+		// first c itself (before k is even drawn: most rounds end here), then,
+		// once k is known, c/(1 + y + y²/2 + y³/6) (e^y is larger; the margin
+		// 1e-9 covers the rounding of the bound and of float64(u)). Only then
+		// compute exp and finish the exact comparison.
+		c := s.pref * float64(uint64(1)<<b)
+		u := src.Uint64()
+		if c < 1 && float64(u) >= c*(1+1e-9)*0x1p64 {
+			continue
+		}
 		j := int64(b)
 		if w>>63 == 1 {
 			j = -j - 1
@@ -164,8 +176,12 @@ func (s *secureSampler) sample(src Source) int64 {
 		if math.Abs(fk) > s.cutoff {
 			continue
 		}
-		accept := math.Ldexp(s.pref*math.Exp(-fk*fk*s.scale), b)
-		if bernoulli(src, accept) {
+		y := fk * fk * s.scale
+		upper := c / (1 + y*(1+y*(0.5+y/6))) * (1 + 1e-9)
+		if upper < 1 && float64(u) >= upper*0x1p64 {
+			continue
+		}
+		if bernoulliFrom(src, u, c*math.Exp(-y)) {
 			return k
 		}
 	}
@@ -185,11 +201,12 @@ func uintn(src Source, n uint64) uint64 {
 	return hi
 }
 
-// bernoulli returns true with probability exactly p (clamped to [0, 1]): it
-// compares a uniform U = 0.w₁w₂… (64-bit words w_i from src) with the finite
-// binary expansion of p, one word at a time. One word decides with
+// bernoulliFrom returns true with probability exactly p (clamped to [0, 1]),
+// given w, the first 64 random bits: it compares the uniform U = 0.w w₂ w₃…
+// (further 64-bit words from src, drawn only on a tie) with the finite binary
+// expansion of p, one word at a time. The first word decides with
 // probability 1 − 2^-64.
-func bernoulli(src Source, p float64) bool {
+func bernoulliFrom(src Source, w uint64, p float64) bool {
 	if p >= 1 {
 		return true
 	}
@@ -197,16 +214,16 @@ func bernoulli(src Source, p float64) bool {
 		return false
 	}
 	for {
-		x := math.Ldexp(p, 64) // < 2^64
+		x := p * 0x1p64 // exact; < 2^64
 		digit := math.Floor(x)
-		w, d := src.Uint64(), uint64(digit)
-		if w != d {
+		if d := uint64(digit); w != d {
 			return w < d
 		}
 		p = x - digit // exact
 		if p == 0 {
 			return false // U ≥ p
 		}
+		w = src.Uint64()
 	}
 }
 

@@ -217,4 +217,3 @@ func meanVar(x []float64) (mean, variance float64) {
 	}
 	return mean, variance / float64(len(x)-1)
 }
-
