@@ -22,13 +22,11 @@ const (
 // tail of the continued fraction M(t) = 1/(t + R₁(t)). It is evaluated
 // backwards from a depth at which the remainder is far below one ulp.
 func millsTail(t float64) float64 {
-	// Truncation error of the Mills continued fraction after n levels decays
-	// like exp(−2t√n); 40/t² + 30 levels keep it below 1e-17 for t ≥ 2
-	// (checked against a depth twice as large in TestMillsTailConverged).
-	n := int(40/(t*t)*40) + 30
-	if n > 2000 {
-		n = 2000
-	}
+	// Levels needed for a truncation error below 1e-17 relative, measured
+	// against a depth of 20000: 109 at t = 2, 37 at t = 4, 14 at t = 10,
+	// 6 at t = 50; 500/t² + 12 covers them with a margin
+	// (TestMillsTailConverged).
+	n := int(500/(t*t)) + 12
 	r := 0.0
 	for k := n; k >= 2; k-- {
 		r = float64(k) / (t + r)
@@ -77,7 +75,7 @@ func logNormCDF(x float64) float64 {
 
 // logErfc returns log erfc(x), accurate where erfc underflows.
 func logErfc(x float64) float64 {
-	if x <= 5 {
+	if x <= 26 { // erfc(26) ≈ 5.7e-296 is still a normal double
 		return math.Log(math.Erfc(x))
 	}
 	// erfc(x) = 2·Φ(−x√2) = 2·φ(x√2)·M(x√2), and log φ(x√2) = −x² − ½log(2π).

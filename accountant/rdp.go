@@ -386,37 +386,65 @@ const maxFracTerms = 1000
 // series of Mironov, Talwar and Zhang (Sec. 3.3) with |binom(α, i)|, or +Inf
 // if it does not converge within maxFracTerms terms.
 func logAFrac(q, z, a float64) float64 {
-	la0, la1 := math.Inf(-1), math.Inf(-1)
 	z0 := z*z*math.Log(1/q-1) + 0.5
 	lq, l1q := math.Log(q), math.Log1p(-q)
 	lgA := lgammaAbs(a + 1)
+	lf := logFactorial()
 	sq2z := math.Sqrt2 * z
+	twoZ2 := 2 * (z * z)
+	logHalf := -math.Ln2
+	var s0, s1 logSum
+	s0.reset()
+	s1.reset()
 	last0, last1 := math.Inf(-1), math.Inf(-1)
+	lc := 0.0 // log|binom(a, i)|
 	for i := 0; i < maxFracTerms; i++ {
 		fi := float64(i)
-		var lfi float64
-		if i < 1026 {
-			lfi = logFactorial()[i]
+		if i%16 == 0 {
+			lc = lgA - lf[i] - lgammaAbs(a-fi+1)
 		} else {
-			lfi = lgammaAbs(fi + 1)
+			// |binom(a, i)| = |binom(a, i−1)|·|a−i+1|/i, resynchronised
+			// every 16 terms so rounding cannot accumulate.
+			lc += math.Log(math.Abs(a-fi+1) / fi)
 		}
-		lc := lgA - lfi - lgammaAbs(a-fi+1)
 		j := a - fi
-		lt0 := lc + fi*lq + j*l1q
-		lt1 := lc + j*lq + fi*l1q
-		le0 := math.Log(0.5) + logErfc((fi-z0)/sq2z)
-		le1 := math.Log(0.5) + logErfc((z0-j)/sq2z)
-		ls0 := lt0 + (fi*fi-fi)/(2*(z*z)) + le0
-		ls1 := lt1 + (j*j-j)/(2*(z*z)) + le1
-		la0 = logAddExp(la0, ls0)
-		la1 = logAddExp(la1, ls1)
-		total := logAddExp(la0, la1)
-		if ls0 < last0 && ls1 < last1 && math.Max(ls0, ls1) < total-30 {
-			return total
+		ls0 := lc + fi*lq + j*l1q + (fi*fi-fi)/twoZ2 + logHalf + logErfc((fi-z0)/sq2z)
+		ls1 := lc + j*lq + fi*l1q + (j*j-j)/twoZ2 + logHalf + logErfc((z0-j)/sq2z)
+		s0.add(ls0)
+		s1.add(ls1)
+		if ls0 < last0 && ls1 < last1 {
+			// Stop once both terms decrease and are 30 nats below the total.
+			if total := logAddExp(s0.log(), s1.log()); math.Max(ls0, ls1) < total-30 {
+				return total
+			}
 		}
 		last0, last1 = ls0, ls1
 	}
 	return math.Inf(1)
+}
+
+// logSum accumulates log Σ exp(x_i) as a scaled sum, one exp per term.
+type logSum struct{ m, s float64 }
+
+func (l *logSum) reset() { l.m, l.s = math.Inf(-1), 0 }
+
+func (l *logSum) add(x float64) {
+	switch {
+	case x <= l.m:
+		l.s += math.Exp(x - l.m)
+	case math.IsInf(x, 1) || math.IsNaN(x):
+		l.m, l.s = x, 1
+	default:
+		l.s = l.s*math.Exp(l.m-x) + 1
+		l.m = x
+	}
+}
+
+func (l *logSum) log() float64 {
+	if l.s == 0 {
+		return math.Inf(-1)
+	}
+	return l.m + math.Log(l.s)
 }
 
 // worGaussian computes the RDP of the Gaussian mechanism with noise
