@@ -48,7 +48,10 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 		return 0, err
 	}
 	var lastErr error
+	// g is log(ε(z)/epsilon) where known (NaN otherwise), for the secant steps.
+	var gz float64
 	meets := func(z float64) (bool, error) {
+		gz = math.NaN()
 		e, err := build(z)
 		if err != nil {
 			return false, fmt.Errorf("accountant: calibrate: building the event at z = %g: %w", z, err)
@@ -67,6 +70,7 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 			lastErr = err
 			return false, nil
 		}
+		gz = math.Log(eps / epsilon)
 		return eps <= epsilon, nil
 	}
 
@@ -80,9 +84,10 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 		return 0, err
 	}
 	var lo, hi float64 // invariant: !meets(lo), meets(hi)
+	var glo, ghi float64
 	n := 1
 	if ok {
-		hi = z0
+		hi, ghi = z0, gz
 		for {
 			lo = math.Max(hi/step, CalibrateMinNoise)
 			ok, err := meets(lo)
@@ -91,15 +96,16 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 			}
 			n++
 			if !ok {
+				glo = gz
 				break
 			}
 			if lo == CalibrateMinNoise {
 				return lo, nil // even the least noise considered meets the target
 			}
-			hi, step = lo, step*step
+			hi, ghi, step = lo, gz, step*step
 		}
 	} else {
-		lo = z0
+		lo, glo = z0, gz
 		for {
 			hi = math.Min(lo*step, CalibrateMaxNoise)
 			ok, err := meets(hi)
@@ -108,6 +114,7 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 			}
 			n++
 			if ok {
+				ghi = gz
 				break
 			}
 			if hi == CalibrateMaxNoise {
@@ -118,22 +125,46 @@ func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, de
 				return 0, fmt.Errorf("accountant: calibrate: (ε, δ) = (%g, %g) not met under %s even at z = %g: %w",
 					epsilon, delta, acc.Name(), hi, ErrUnreachable)
 			}
-			lo, step = hi, step*step
+			lo, glo, step = hi, gz, step*step
 		}
 	}
+	// Illinois (modified regula falsi) on log ε against log z, which is
+	// close to linear; bisection in log z whenever a secant step is not
+	// available or would land too close to an end.
+	side := 0
 	for ; hi/lo-1 > calibrateRelTol && n < calibrateMaxIter; n++ {
-		mid := math.Sqrt(lo) * math.Sqrt(hi)
+		llo, lhi := math.Log(lo), math.Log(hi)
+		t := 0.5
+		if glo > 0 && ghi <= 0 && !math.IsInf(glo, 0) && !math.IsInf(ghi, 0) {
+			t = glo / (glo - ghi)
+			// Keep away from the ends by at least the final tolerance, and
+			// fall back to bisection when the secant is stuck.
+			tmin := calibrateRelTol / 4 / (lhi - llo)
+			t = math.Min(math.Max(t, tmin), 1-tmin)
+		}
+		mid := math.Exp(llo + t*(lhi-llo))
 		if mid <= lo || mid >= hi {
-			break
+			mid = math.Sqrt(lo) * math.Sqrt(hi)
+			if mid <= lo || mid >= hi {
+				break
+			}
 		}
 		ok, err := meets(mid)
 		if err != nil {
 			return 0, err
 		}
 		if ok {
-			hi = mid
+			hi, ghi = mid, gz
+			if side == 1 {
+				glo /= 2
+			}
+			side = 1
 		} else {
-			lo = mid
+			lo, glo = mid, gz
+			if side == -1 {
+				ghi /= 2
+			}
+			side = -1
 		}
 	}
 	return hi, nil

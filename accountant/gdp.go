@@ -189,7 +189,7 @@ func GaussianEpsilon(mu, delta float64) (float64, error) {
 	// Safeguarded Newton on log δ(ε) − log(delta), which is decreasing in ε;
 	// invariant h(lo) > 0 ≥ h(hi).
 	x := hi
-	for i := 0; i < 200 && hi-lo > 4e-16*hi; i++ {
+	for i := 0; i < 100 && hi-lo > 4e-16*hi; i++ {
 		f, s := h(x)
 		if f > 0 {
 			lo = x
@@ -199,15 +199,19 @@ func GaussianEpsilon(mu, delta float64) (float64, error) {
 		nx := x - f/s
 		if !(nx > lo && nx < hi) || s == 0 {
 			nx = lo + (hi-lo)/2
+		} else if math.Abs(nx-x) <= 1e-15*x {
+			// Converged: step just above the root so that δ ≤ delta there.
+			for k := 0; k < 8; k++ {
+				nx = math.Nextafter(nx, math.Inf(1))
+				if f, _ := h(nx); f <= 0 {
+					return math.Min(nx, hi), nil
+				}
+			}
 		}
 		if nx == x {
 			break
 		}
 		x = nx
-	}
-	// Polish: make sure the returned point satisfies δ ≤ delta.
-	if f, _ := h(x); f <= 0 && x < hi {
-		hi = x
 	}
 	return hi, nil
 }
