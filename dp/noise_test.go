@@ -374,7 +374,9 @@ func TestNoiseErrors(t *testing.T) {
 		{"sym empty", func([]float64) error { return dp.AddGaussianSym(&mat.SymDense{}, 1, src) }, is(linalg.ErrEmpty)},
 		{"sym Inf", func([]float64) error { return dp.AddGaussianSym(mat.NewSymDense(2, []float64{1, inf, inf, 1}), 1, src) }, is(linalg.ErrNonFinite)},
 		{"sym sigma NaN", func([]float64) error { return dp.AddGaussianSym(mat.NewSymDense(2, nil), nan, src) }, isParam("Sigma")},
-		{"sym mechanism", func([]float64) error { return dp.Gaussian{Sensitivity: -1, NoiseMultiplier: 1}.AddSym(mat.NewSymDense(2, nil), src) }, isParam("Sensitivity")},
+		{"sym mechanism", func([]float64) error {
+			return dp.Gaussian{Sensitivity: -1, NoiseMultiplier: 1}.AddSym(mat.NewSymDense(2, nil), src)
+		}, isParam("Sensitivity")},
 		{"dense mechanism", func([]float64) error { return dp.Gaussian{Sensitivity: 1}.AddDense(mat.NewDense(2, 2, nil), src) }, isParam("NoiseMultiplier")},
 		{"normal dense nil source", func([]float64) error { return dp.NormalDense(mat.NewDense(2, 2, nil), nil) }, is(dp.ErrNilSource)},
 	}
