@@ -1,0 +1,291 @@
+package optim
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/dpopt/dpopt/accountant"
+	"github.com/dpopt/dpopt/dp"
+	"github.com/dpopt/dpopt/linalg"
+)
+
+// LS is DP least squares (DP-LS): ridge regression on one-hot targets from
+// noisy sufficient statistics, released once (Mehta et al., arXiv 2211.13403).
+//
+// Global form (PerClass false): it releases the Gram Ĝ = Σ x̃x̃ᵀ + E (L2
+// sensitivity C², symmetric noise) and the per-class sums B̂ = X̃ᵀY + N (d×K,
+// sensitivity C), projects Ĝ onto the PSD cone and solves
+// θ = (Ĝ₊ + λI)⁻¹B̂, W = θᵀ. Releases, in the order of Privacy.Split:
+// "gram", "class_sums".
+//
+// Per-class form (PerClass true): it releases the K per-class Grams Ĝ_l jointly
+// (sensitivity C², each example is in one class) and the per-class sums, sets
+// Ĝ = Σ_l Ĝ_l, and solves θ_l = (Ĝ_l₊ + α·Ĝ₊ + λI)⁻¹ b̂_l for each class: the
+// positives of class l against an α-weighted global Gram. It costs K·d² memory
+// and K Cholesky factorisations. Releases: "class_grams", "class_sums".
+//
+// Adjacency is add/remove one example. One pass over the data: cost n·d² for
+// the Gram, d³ for the projection and the factorisation, d²K for the solve.
+type LS struct {
+	Privacy
+	// ClipNorm is the L2 norm C each feature row is clipped to. Required.
+	ClipNorm float64
+	// Ridge is λ. Zero means the default, which grows with the noise actually
+	// added to the Gram: λ = max(1e-3·n·C²/d, RidgeScale·√(2d)·σ_G), where σ_G is
+	// the Gram noise's standard deviation and √(2d)·σ_G approximates the
+	// spectral norm of the symmetric noise. The first term keeps a non-private
+	// run well-posed on rank-deficient features. Negative is an error.
+	Ridge float64
+	// RidgeScale multiplies the noise term of the default ridge; zero means 1.
+	RidgeScale float64
+	// PerClass selects the paper's per-class form.
+	PerClass bool
+	// NegWeight is α of the per-class form; zero means 1.
+	NegWeight float64
+	// Workers is the number of goroutines; zero means GOMAXPROCS. Results do
+	// not depend on it.
+	Workers int
+}
+
+var _ Solver = (*LS)(nil)
+
+func (s *LS) kinds() []releaseKind {
+	gram := "gram"
+	if s.PerClass {
+		gram = "class_grams"
+	}
+	c := s.ClipNorm
+	return []releaseKind{
+		{label: gram, sensitivity: c * c, count: 1, rate: 1},
+		{label: "class_sums", sensitivity: c, count: 1, rate: 1},
+	}
+}
+
+func (s *LS) validate() error {
+	if !(s.ClipNorm > 0) || math.IsInf(s.ClipNorm, 0) {
+		return &accountant.ParamError{Param: "ClipNorm", Value: s.ClipNorm, Reason: "must be positive and finite"}
+	}
+	if !(s.Ridge >= 0) || math.IsInf(s.Ridge, 0) {
+		return &accountant.ParamError{Param: "Ridge", Value: s.Ridge, Reason: "must be non-negative and finite (0 = default)"}
+	}
+	if !(s.RidgeScale >= 0) || math.IsInf(s.RidgeScale, 0) {
+		return &accountant.ParamError{Param: "RidgeScale", Value: s.RidgeScale, Reason: "must be non-negative and finite (0 = default)"}
+	}
+	if !(s.NegWeight >= 0) || math.IsInf(s.NegWeight, 0) {
+		return &accountant.ParamError{Param: "NegWeight", Value: s.NegWeight, Reason: "must be non-negative and finite (0 = default)"}
+	}
+	return s.Privacy.validate(2)
+}
+
+// Plan implements Solver.
+func (s *LS) Plan(n int) (accountant.Event, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if n < 1 {
+		return nil, &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
+	}
+	kinds := s.kinds()
+	z, _, err := s.Privacy.calibrate(kinds)
+	if err != nil {
+		return nil, err
+	}
+	return planEvent(kinds, z), nil
+}
+
+// ridge returns λ for n examples of dimension d given the Gram noise σ_G.
+func (s *LS) ridge(n, d int, sigmaG float64) float64 {
+	if s.Ridge > 0 {
+		return s.Ridge
+	}
+	scale := s.RidgeScale
+	if scale == 0 {
+		scale = 1
+	}
+	c2 := s.ClipNorm * s.ClipNorm
+	return max(1e-3*float64(n)*c2/float64(d), scale*math.Sqrt(2*float64(d))*sigmaG)
+}
+
+// Solve implements Solver.
+func (s *LS) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.Source) (*Result, error) {
+	start := time.Now()
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	r, err := s.Privacy.start(s.kinds(), l, src)
+	if err != nil {
+		return nil, err
+	}
+	n, dim, k := d.X.Rows, d.X.Cols, d.Classes
+	var w *mat.Dense
+	if s.PerClass {
+		w, err = s.solvePerClass(ctx, d, r)
+	} else {
+		w, err = s.solveGlobal(ctx, d, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Method: "ls", N: n, Dim: dim, Classes: k}
+	r.report(rep, s.Privacy)
+	rep.Seconds = time.Since(start).Seconds()
+	return &Result{Model: &Model{W: w}, Report: rep}, nil
+}
+
+func (s *LS) sigmaG(r *run) float64 {
+	if !r.private {
+		return 0
+	}
+	return r.sigma(0)
+}
+
+func (s *LS) solveGlobal(ctx context.Context, d *Data, r *run) (*mat.Dense, error) {
+	st, err := clippedStats(d, s.ClipNorm)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	g := st.Gram()
+	if err := r.releaseSym(0, g); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	sums := st.ClassSums() // K×d
+	if err := r.releaseDense(1, sums); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	a, err := regularized(g, s.ridge(d.X.Rows, d.X.Cols, s.sigmaG(r)), r.private)
+	if err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	theta, err := linalg.CholeskySolve(a, transpose(sums)) // d×K
+	if err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	return transpose(theta), nil
+}
+
+func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, error) {
+	x, err := clipped(d, s.ClipNorm)
+	if err != nil {
+		return nil, err
+	}
+	k, dim := d.Classes, d.X.Cols
+	// Group the rows of each class, then release the K Grams as one Gaussian
+	// mechanism (each example touches one Gram: joint sensitivity C²).
+	byClass := make([][]float32, k)
+	for i, y := range d.Labels {
+		byClass[y] = append(byClass[y], x.Row(i)...)
+	}
+	grams := make([]*mat.SymDense, k)
+	total := mat.NewSymDense(dim, nil)
+	for l := range k {
+		grams[l] = mat.NewSymDense(dim, nil)
+		if rows := len(byClass[l]) / dim; rows > 0 {
+			if err := linalg.AddGram(grams[l], &linalg.Matrix32{Rows: rows, Cols: dim, Data: byClass[l]}, s.Workers); err != nil {
+				return nil, fmt.Errorf("optim: DP-LS: %w", err)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	if err := r.spend(0); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	for l := range k {
+		if r.private {
+			if err := dp.AddGaussianSym(grams[l], r.sigma(0), r.src); err != nil {
+				return nil, fmt.Errorf("optim: DP-LS: %w", err)
+			}
+		}
+		total.AddSym(total, grams[l])
+	}
+	st, err := clippedStats(d, s.ClipNorm)
+	if err != nil {
+		return nil, err
+	}
+	sums := st.ClassSums()
+	if err := r.releaseDense(1, sums); err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	alpha := s.NegWeight
+	if alpha == 0 {
+		alpha = 1
+	}
+	totalP, err := psd(total, r.private)
+	if err != nil {
+		return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	}
+	// The noise in Ĝ_l has σ_G; in α·Ĝ it has α·√K·σ_G.
+	lambda := s.ridge(d.X.Rows, dim, s.sigmaG(r)*math.Sqrt(1+alpha*alpha*float64(k)))
+	w := mat.NewDense(k, dim, nil)
+	for l := range k {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("optim: DP-LS: %w", err)
+		}
+		gl, err := psd(grams[l], r.private)
+		if err != nil {
+			return nil, fmt.Errorf("optim: DP-LS: %w", err)
+		}
+		a := mat.NewSymDense(dim, nil)
+		a.AddSym(gl, scaledSym(alpha, totalP))
+		for i := range dim {
+			a.SetSym(i, i, a.At(i, i)+lambda)
+		}
+		b := mat.NewDense(dim, 1, nil)
+		b.SetCol(0, sums.RawRowView(l))
+		theta, err := linalg.CholeskySolve(a, b)
+		if err != nil {
+			return nil, fmt.Errorf("optim: DP-LS class %d: %w", l, err)
+		}
+		w.SetRow(l, mat.Col(nil, 0, theta))
+	}
+	return w, nil
+}
+
+// psd projects a noisy Gram onto the PSD cone (post-processing); a
+// noise-free Gram is PSD already and is returned as is.
+func psd(g *mat.SymDense, private bool) (*mat.SymDense, error) {
+	if !private {
+		return g, nil
+	}
+	return linalg.ProjectPSD(g, 0)
+}
+
+// regularized returns psd(g) + λI.
+func regularized(g *mat.SymDense, lambda float64, private bool) (*mat.SymDense, error) {
+	p, err := psd(g, private)
+	if err != nil {
+		return nil, err
+	}
+	a := mat.NewSymDense(p.SymmetricDim(), nil)
+	a.CopySym(p)
+	for i := range a.SymmetricDim() {
+		a.SetSym(i, i, a.At(i, i)+lambda)
+	}
+	return a, nil
+}
+
+func scaledSym(a float64, m *mat.SymDense) *mat.SymDense {
+	out := mat.NewSymDense(m.SymmetricDim(), nil)
+	out.ScaleSym(a, m)
+	return out
+}
+
+func transpose(m *mat.Dense) *mat.Dense {
+	out := new(mat.Dense)
+	out.CloneFrom(m.T())
+	return out
+}
