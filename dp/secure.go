@@ -32,13 +32,15 @@ import (
 // digit by digit (an exact Bernoulli trial), rather than against a finite
 // uniform float.
 
+// secureSqrtNMax is the largest √n, n being the number of Bernoulli trials.
+const secureSqrtNMax = 1 << 50
+
+// Range of the hardened sampler: AddSecureGaussian accepts standard
+// deviations in [SecureMinSigma, SecureMaxSigma], which keeps its grid and its
+// results normal floating-point numbers.
 const (
-	// secureSqrtNMax is the largest √n, n being the number of Bernoulli trials.
-	secureSqrtNMax = 1 << 50
-	// SecureMinSigma and SecureMaxSigma bound the standard deviations the
-	// hardened sampler accepts, keeping its grid and results normal floats.
-	SecureMinSigma = 0x1p-960
-	SecureMaxSigma = 0x1p960 // see SecureMinSigma
+	SecureMinSigma = 0x1p-960 // smallest σ of the hardened sampler, about 1e-289
+	SecureMaxSigma = 0x1p960  // largest σ of the hardened sampler, about 1e289
 )
 
 // SecureGranularity returns the grid spacing g of the hardened sampler for
@@ -71,8 +73,9 @@ func SecureGranularity(sigma float64) float64 {
 // σ/Δ ≤ 10³ and d ≤ 10¹².
 //
 // Cost: about 16 rejection rounds per sample on average (acceptance rate
-// 1/16), each using two to three 64-bit words from src and one exp; see
-// BenchmarkNoise for the measured time against the plain sampler.
+// 1/16), about 36 64-bit words from src per sample in all, and an exp in a
+// minority of rounds. Measured by BenchmarkNoise on a loaded 2-core AMD EPYC:
+// 1.2–2.2 µs per sample against 27–42 ns for the plain sampler, about 40×.
 //
 // It returns a *ParamError for sigma not positive and finite, an error
 // wrapping ErrSecureRange for sigma outside [SecureMinSigma, SecureMaxSigma],
