@@ -2,7 +2,6 @@ package linalg
 
 import (
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -133,7 +132,7 @@ func parallelFor(tasks, workers int, f func(t int)) {
 }
 
 // gramUnit is a rectangle of register tiles of XᵀX computed by one goroutine
-// for one block: A tiles [a0, a1) (rows 6a…) × B tiles [b0, b1) (columns 8b…).
+// for one block: A tiles [a0, a1) (rows 4a…) × B tiles [b0, b1) (columns 12b…).
 type gramUnit struct{ a0, a1, b0, b1 int }
 
 // gramNeeded reports whether tile (a, b) meets the upper triangle: its last
@@ -147,13 +146,13 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 		return gramAccumulateBLAS(x, workers)
 	}
 	n, d := x.Rows, x.Cols
+	np := (d + gramP - 1) / gramP // panels
 	na := (d + gramMR - 1) / gramMR
-	nb := (d + gramNR - 1) / gramNR
-	ldc = nb * gramNR
-	c = make([]float64, na*gramMR*ldc)
+	nb := np
+	ldc = np * gramP
+	c = make([]float64, ldc*ldc)
 	kc := min(gramKC, n)
-	packA := make([]float64, na*gramMR*kc)
-	packB := make([]float64, nb*gramNR*kc)
+	pack := make([]float64, np*gramP*kc)
 
 	var units []gramUnit
 	for a0 := 0; a0 < na; a0 += gramMT {
@@ -174,7 +173,7 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 	for r0 := 0; r0 < n; r0 += kc {
 		kb := min(kc, n-r0)
 		parallelFor((kb+packRows-1)/packRows, workers, func(t int) {
-			if !gramPack(packA, packB, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
+			if !gramPack(pack, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
 				bad.Store(true)
 			}
 		})
@@ -185,9 +184,10 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 		parallelFor(len(units), workers, func(t int) {
 			u := units[t]
 			for b := u.b0; b < u.b1; b++ {
-				pb := packB[b*gramNR*kb : (b+1)*gramNR*kb]
+				pb := pack[b*gramP*kb : (b+1)*gramP*kb]
 				for a := u.a0; a < u.a1 && gramNeeded(a, b); a++ {
-					kernel(kb, packA[a*gramMR*kb:(a+1)*gramMR*kb], pb, c[a*gramMR*ldc+b*gramNR:], ldc)
+					p, off := a*gramMR/gramP, a*gramMR%gramP
+					kernel(kb, pack[p*gramP*kb+off:(p+1)*gramP*kb], pb, c[a*gramMR*ldc+b*gramNR:], ldc)
 				}
 			}
 		})
@@ -196,51 +196,34 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 }
 
 // gramPack converts rows [r0+i0, r0+i1) of x to float64 and stores them in
-// the A and B panels of a block of kb rows starting at row r0, zero-padding
-// the last panels. It reports false if it met a NaN, ±Inf or an entry larger
-// than MaxAbs in magnitude.
-func gramPack(packA, packB []float64, x *Matrix32, r0, kb, i0, i1 int) bool {
+// the panels of a block of kb rows starting at row r0, zero-padding the last
+// panel. It reports false if it met a NaN, ±Inf or an entry larger than
+// MaxAbs in magnitude.
+func gramPack(pack []float64, x *Matrix32, r0, kb, i0, i1 int) bool {
 	d := x.Cols
 	ok := true
-	var buf [gramMR * gramNR]float64
 	for i := i0; i < i1; i++ {
 		row := x.Data[(r0+i)*d : (r0+i+1)*d]
-		// Full A panels.
-		a := 0
-		for ; (a+1)*gramMR <= d; a++ {
-			src := row[a*gramMR : (a+1)*gramMR : (a+1)*gramMR]
-			dst := packA[a*gramMR*kb+i*gramMR : a*gramMR*kb+(i+1)*gramMR : a*gramMR*kb+(i+1)*gramMR]
+		p := 0
+		for ; (p+1)*gramP <= d; p++ {
+			src := row[p*gramP : (p+1)*gramP : (p+1)*gramP]
+			o := p*gramP*kb + i*gramP
+			dst := pack[o : o+gramP : o+gramP]
 			for j, v := range src {
 				f := float64(v)
-				ok = ok && math.Abs(f) <= MaxAbs // false for NaN too
+				ok = ok && f <= MaxAbs && f >= -MaxAbs // false for NaN too
 				dst[j] = f
 			}
 		}
-		if rem := d - a*gramMR; rem > 0 {
-			dst := packA[a*gramMR*kb+i*gramMR : a*gramMR*kb+(i+1)*gramMR]
+		if rem := d - p*gramP; rem > 0 {
+			o := p*gramP*kb + i*gramP
+			dst := pack[o : o+gramP]
 			clear(dst)
-			for j, v := range row[a*gramMR:] {
+			for j, v := range row[p*gramP:] {
 				f := float64(v)
-				ok = ok && math.Abs(f) <= MaxAbs
+				ok = ok && f <= MaxAbs && f >= -MaxAbs
 				dst[j] = f
 			}
-		}
-		// B panels from the same row; entries already checked above.
-		b := 0
-		for ; (b+1)*gramNR <= d; b++ {
-			src := row[b*gramNR : (b+1)*gramNR : (b+1)*gramNR]
-			dst := packB[b*gramNR*kb+i*gramNR : b*gramNR*kb+(i+1)*gramNR : b*gramNR*kb+(i+1)*gramNR]
-			for j, v := range src {
-				dst[j] = float64(v)
-			}
-		}
-		if rem := d - b*gramNR; rem > 0 {
-			dst := packB[b*gramNR*kb+i*gramNR : b*gramNR*kb+(i+1)*gramNR]
-			clear(buf[:gramNR])
-			for j, v := range row[b*gramNR:] {
-				buf[j] = float64(v)
-			}
-			copy(dst, buf[:gramNR])
 		}
 	}
 	return ok

@@ -2,43 +2,45 @@
 
 #include "textflag.h"
 
-// One step of the 6×8 float64 tile: B row r in Y12:Y13 (8 values), each of
-// the 6 A values of row r broadcast in turn, 12 fused multiply-adds. ao is
-// the byte offset of the A row in SI, bo the byte offset of the B row in DI.
-#define GRAMSTEP(ao, bo) \
-	VMOVUPD bo(DI), Y12 \
-	VMOVUPD bo+32(DI), Y13 \
-	VBROADCASTSD ao(SI), Y14 \
-	VFMADD231PD Y12, Y14, Y0 \
-	VFMADD231PD Y13, Y14, Y1 \
-	VBROADCASTSD ao+8(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y2 \
-	VFMADD231PD Y13, Y15, Y3 \
-	VBROADCASTSD ao+16(SI), Y14 \
-	VFMADD231PD Y12, Y14, Y4 \
-	VFMADD231PD Y13, Y14, Y5 \
-	VBROADCASTSD ao+24(SI), Y15 \
+// One step of the 4×12 float64 tile: row r of the B panel in Y12:Y14 (12
+// values), each of the 4 A values broadcast in turn into Y15, 12 fused
+// multiply-adds. off is the byte offset of row r from SI (A) and DI (B), which
+// share the panel stride of 96 bytes.
+#define GRAMSTEP(off) \
+	VMOVUPD off(DI), Y12 \
+	VMOVUPD off+32(DI), Y13 \
+	VMOVUPD off+64(DI), Y14 \
+	VBROADCASTSD off(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y0 \
+	VFMADD231PD Y13, Y15, Y1 \
+	VFMADD231PD Y14, Y15, Y2 \
+	VBROADCASTSD off+8(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y3 \
+	VFMADD231PD Y13, Y15, Y4 \
+	VFMADD231PD Y14, Y15, Y5 \
+	VBROADCASTSD off+16(SI), Y15 \
 	VFMADD231PD Y12, Y15, Y6 \
 	VFMADD231PD Y13, Y15, Y7 \
-	VBROADCASTSD ao+32(SI), Y14 \
-	VFMADD231PD Y12, Y14, Y8 \
-	VFMADD231PD Y13, Y14, Y9 \
-	VBROADCASTSD ao+40(SI), Y15 \
-	VFMADD231PD Y12, Y15, Y10 \
-	VFMADD231PD Y13, Y15, Y11
+	VFMADD231PD Y14, Y15, Y8 \
+	VBROADCASTSD off+24(SI), Y15 \
+	VFMADD231PD Y12, Y15, Y9 \
+	VFMADD231PD Y13, Y15, Y10 \
+	VFMADD231PD Y14, Y15, Y11
 
-// Adds accumulators lo:hi to the 8 float64 of C at DX and advances DX by one
-// row (R8 bytes).
-#define GRAMSTORE(lo, hi) \
-	VADDPD (DX), lo, lo \
-	VADDPD 32(DX), hi, hi \
-	VMOVUPD lo, (DX) \
-	VMOVUPD hi, 32(DX) \
+// Adds accumulators x, y, z to the 12 float64 of C at DX and advances DX by
+// one row (R8 bytes).
+#define GRAMSTORE(x, y, z) \
+	VADDPD (DX), x, x \
+	VADDPD 32(DX), y, y \
+	VADDPD 64(DX), z, z \
+	VMOVUPD x, (DX) \
+	VMOVUPD y, 32(DX) \
+	VMOVUPD z, 64(DX) \
 	ADDQ R8, DX
 
 // func gramKernelAVX2(k int, a, b, c *float64, ldc int)
 //
-// For i < 6, j < 8: s = 0; for r < k: s = fma(a[6r+i], b[8r+j], s);
+// For i < 4, j < 12: s = 0; for r < k: s = fma(a[12r+i], b[12r+j], s);
 // then c[i*ldc+j] += s. Requires k ≥ 1.
 TEXT ·gramKernelAVX2(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
@@ -66,15 +68,16 @@ TEXT ·gramKernelAVX2(SB), NOSPLIT, $0-40
 	JZ   tail
 
 loop4:
-	PREFETCHT0 512(SI)
-	PREFETCHT0 512(DI)
-	GRAMSTEP(0, 0)
-	GRAMSTEP(48, 64)
-	PREFETCHT0 576(DI)
-	GRAMSTEP(96, 128)
-	GRAMSTEP(144, 192)
-	ADDQ $192, SI
-	ADDQ $256, DI
+	PREFETCHT0 768(DI)
+	GRAMSTEP(0)
+	PREFETCHT0 832(DI)
+	GRAMSTEP(96)
+	PREFETCHT0 896(DI)
+	GRAMSTEP(192)
+	PREFETCHT0 960(DI)
+	GRAMSTEP(288)
+	ADDQ $384, SI
+	ADDQ $384, DI
 	DECQ BX
 	JNZ  loop4
 
@@ -83,18 +86,16 @@ tail:
 	JZ   store
 
 loop1:
-	GRAMSTEP(0, 0)
-	ADDQ $48, SI
-	ADDQ $64, DI
+	GRAMSTEP(0)
+	ADDQ $96, SI
+	ADDQ $96, DI
 	DECQ CX
 	JNZ  loop1
 
 store:
-	GRAMSTORE(Y0, Y1)
-	GRAMSTORE(Y2, Y3)
-	GRAMSTORE(Y4, Y5)
-	GRAMSTORE(Y6, Y7)
-	GRAMSTORE(Y8, Y9)
-	GRAMSTORE(Y10, Y11)
+	GRAMSTORE(Y0, Y1, Y2)
+	GRAMSTORE(Y3, Y4, Y5)
+	GRAMSTORE(Y6, Y7, Y8)
+	GRAMSTORE(Y9, Y10, Y11)
 	VZEROUPPER
 	RET

@@ -1,42 +1,46 @@
 package linalg
 
 // Tile and block sizes of the Gram kernel. A row block of gramKC rows of X is
-// converted to float64 and packed twice: into gramMR-wide panels (the rows of
-// a tile of XᵀX) and gramNR-wide panels (its columns), each panel zero-padded
-// and stored k-major, so the kernel streams both contiguously. Only tiles that
-// meet the upper triangle are computed.
+// converted to float64 and packed into panels of gramP = 12 columns, each
+// zero-padded and stored row by row (k-major), so the kernel streams it
+// contiguously. A register tile of XᵀX is gramMR = 4 rows (four consecutive
+// columns of one panel, broadcast) by gramNR = 12 columns (a whole panel,
+// three AVX2 vectors): 12 accumulators, 7 loads per 12 fused multiply-adds.
+// Only tiles that meet the upper triangle are computed.
 //
-// On a CPU with 32 KiB of L1 data cache per core (Zen 3, Skylake) one A panel
-// (256·6·8 = 12 KiB) and one B panel (256·8·8 = 16 KiB) fit in L1 together; a
-// work unit of gramMC×gramNC output entries touches 16 A panels (192 KiB),
-// which stay in a 512 KiB L2 while 12 B panels stream past them.
+// One panel of a block (256·12·8 = 24 KiB) fits in a 32 KiB L1 data cache; a
+// work unit of gramMT×gramNT tiles (96×96 entries of XᵀX) reads 8 panels for
+// its rows (192 KiB, kept in a 512 KiB L2) while its 8 column panels stream
+// past them.
 const (
-	gramMR = 6   // rows of XᵀX per register tile
-	gramNR = 8   // columns of XᵀX per register tile (two AVX2 float64 vectors)
+	gramP  = 12  // columns of X per packed panel
+	gramMR = 4   // rows of XᵀX per register tile
+	gramNR = 12  // columns of XᵀX per register tile
 	gramKC = 256 // rows of X per block: the partition that fixes summation order
-	gramMT = 16  // register tiles per work unit, down (gramMC = 96 rows of XᵀX)
-	gramNT = 12  // register tiles per work unit, across (gramNC = 96 columns)
+	gramMT = 24  // register tiles per work unit, down (96 rows of XᵀX)
+	gramNT = 8   // register tiles per work unit, across (96 columns)
 )
 
-// gramKernelGo computes one 6×8 tile of a block's contribution to XᵀX:
+// gramKernelGo computes one 4×12 tile of a block's contribution to XᵀX:
 //
-//	for i < 6, j < 8: s = 0; for r < k: s += a[6r+i]·b[8r+j]; c[i*ldc+j] += s
+//	for i < 4, j < 12: s = 0; for r < k: s += a[12r+i]·b[12r+j]; c[i*ldc+j] += s
 //
-// a holds k rows of 6 values, b k rows of 8 values, both float32 values
-// converted to float64. The product of two float32 values is exact in
-// float64 (24+24 significant bits ≤ 53, and no overflow or underflow), so
-// s += a·b rounds exactly once whether or not the multiply-add is fused: this
-// function, the assembly kernel and any compiler give the same bits.
+// a and b hold k rows of 12 float32 values converted to float64 (a at an
+// offset of 0, 4 or 8 into its panel). The product of two float32 values is
+// exact in float64 (24+24 significant bits ≤ 53, and no overflow or
+// underflow), so s += a·b rounds exactly once whether or not the
+// multiply-add is fused: this function, the assembly kernel and any compiler
+// give the same bits.
 func gramKernelGo(k int, a, b, c []float64, ldc int) {
-	a = a[:6*k]
-	b = b[:8*k]
-	_ = c[5*ldc+7]
+	a = a[:gramP*(k-1)+gramMR]
+	b = b[:gramP*k]
+	_ = c[(gramMR-1)*ldc+gramNR-1]
 	for i := 0; i < gramMR; i += 2 {
 		for j := 0; j < gramNR; j += 4 {
 			var s00, s01, s02, s03, s10, s11, s12, s13 float64
 			for r := range k {
-				a0, a1 := a[6*r+i], a[6*r+i+1]
-				br := b[8*r+j : 8*r+j+4 : 8*r+j+4]
+				a0, a1 := a[gramP*r+i], a[gramP*r+i+1]
+				br := b[gramP*r+j : gramP*r+j+4 : gramP*r+j+4]
 				s00 += a0 * br[0]
 				s01 += a0 * br[1]
 				s02 += a0 * br[2]
