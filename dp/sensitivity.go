@@ -1,34 +1,29 @@
 package dp
 
-import "math"
+import (
+	"math"
 
-// Adjacency is the neighbouring relation a sensitivity is computed for.
-type Adjacency int
+	"github.com/dpopt/dpopt/accountant"
+)
+
+// Adjacency is the neighbouring relation a sensitivity is computed for. It
+// is accountant.Adjacency, so that a mechanism's sensitivity and its
+// accounting event name the same relation.
+type Adjacency = accountant.Adjacency
 
 const (
 	// AddRemove: neighbouring datasets differ by adding or removing one
 	// example; the dataset size is public. The default of dpopt, as of Opacus,
 	// TF Privacy and dp_accounting.
-	AddRemove Adjacency = iota
+	AddRemove = accountant.AddRemove
 	// ReplaceOne: neighbouring datasets differ by replacing one example. Every
 	// sensitivity below doubles (triangle inequality through the dataset
 	// without that example).
-	ReplaceOne
+	ReplaceOne = accountant.ReplaceOne
 )
 
-// String returns "add/remove" or "replace-one".
-func (a Adjacency) String() string {
-	switch a {
-	case AddRemove:
-		return "add/remove"
-	case ReplaceOne:
-		return "replace-one"
-	}
-	return "Adjacency(invalid)"
-}
-
 // scale applies adjacency a to an add/remove sensitivity s.
-func (a Adjacency) scale(s float64) (float64, error) {
+func scaleFor(a Adjacency, s float64) (float64, error) {
 	switch a {
 	case AddRemove:
 	case ReplaceOne:
@@ -50,7 +45,7 @@ func GramSensitivity(clip float64, adj Adjacency) (float64, error) {
 	if err := checkPositive("ClipNorm", clip); err != nil {
 		return 0, err
 	}
-	return adj.scale(clip * clip)
+	return scaleFor(adj, clip*clip)
 }
 
 // SumSensitivity returns the L2 sensitivity of a sum of vectors of norm at most
@@ -62,7 +57,7 @@ func SumSensitivity(clip float64, adj Adjacency) (float64, error) {
 	if err := checkPositive("ClipNorm", clip); err != nil {
 		return 0, err
 	}
-	return adj.scale(clip)
+	return scaleFor(adj, clip)
 }
 
 // GradientSumSensitivity returns the L2 (Frobenius) sensitivity of the sum of
@@ -73,7 +68,7 @@ func GradientSumSensitivity(gradClip float64, adj Adjacency) (float64, error) {
 	if err := checkPositive("GradientClipNorm", gradClip); err != nil {
 		return 0, err
 	}
-	return adj.scale(gradClip)
+	return scaleFor(adj, gradClip)
 }
 
 // OneVsAllHessianSensitivity returns the joint L2 sensitivity of the K
@@ -88,7 +83,7 @@ func OneVsAllHessianSensitivity(clip float64, classes int, negWeight float64, ad
 	if err := checkOneVsAll(clip, classes, negWeight); err != nil {
 		return 0, err
 	}
-	return adj.scale(math.Sqrt(float64(classes)) * max(1, negWeight) * clip * clip / 4)
+	return scaleFor(adj, math.Sqrt(float64(classes))*max(1, negWeight)*clip*clip/4)
 }
 
 // OneVsAllGradientSensitivity returns the joint L2 sensitivity of the K
@@ -101,7 +96,7 @@ func OneVsAllGradientSensitivity(clip float64, classes int, negWeight float64, a
 	if err := checkOneVsAll(clip, classes, negWeight); err != nil {
 		return 0, err
 	}
-	return adj.scale(math.Sqrt(float64(classes)) * max(1, negWeight) * clip)
+	return scaleFor(adj, math.Sqrt(float64(classes))*max(1, negWeight)*clip)
 }
 
 func checkOneVsAll(clip float64, classes int, negWeight float64) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dpopt/dpopt/accountant"
 	"github.com/dpopt/dpopt/dp"
 )
 
@@ -67,7 +68,7 @@ func TestSensitivities(t *testing.T) {
 			}
 		})
 	}
-	if dp.AddRemove.String() != "add/remove" || dp.ReplaceOne.String() != "replace-one" {
-		t.Error("Adjacency.String")
+	if dp.AddRemove != accountant.AddRemove || dp.ReplaceOne.String() != "replace_one" {
+		t.Error("dp.Adjacency is not accountant.Adjacency")
 	}
 }
