@@ -156,8 +156,10 @@ func TestAccountantParamErrors(t *testing.T) {
 			}
 		}
 	}
-	if _, err := (RDP{Orders: []float64{1, 2}}).Epsilon(e, 1e-5); !isParamError(err) {
-		t.Errorf("RDP with order 1: err = %v, want *ParamError", err)
+	for _, o := range [][]float64{{1, 2}, {2, nan()}, {2, 1e9}, {inf()}} {
+		if _, err := (RDP{Orders: o}).Epsilon(e, 1e-5); !isParamError(err) {
+			t.Errorf("RDP with orders %v: err = %v, want *ParamError", o, err)
+		}
 	}
 	if _, err := GaussianMu(nan(), 1e-5); !isParamError(err) {
 		t.Errorf("GaussianMu(NaN): err = %v", err)

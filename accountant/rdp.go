@@ -64,6 +64,10 @@ func DefaultOrders() []float64 {
 
 var defaultOrders = DefaultOrders()
 
+// MaxOrder is the largest Rényi order RDP accepts: integer-order curves cost
+// O(α) time and memory (O(α²) up to 256 for sampling without replacement).
+const MaxOrder = 1 << 16
+
 // Name returns "rdp".
 func (RDP) Name() string { return "rdp" }
 
@@ -75,8 +79,8 @@ func (r RDP) orders() ([]float64, error) {
 		return nil, fmt.Errorf("accountant: rdp: empty order list")
 	}
 	for _, a := range r.Orders {
-		if !(a > 1) || math.IsInf(a, 1) {
-			return nil, &ParamError{Param: "Orders", Value: a, Reason: "each order must be finite and greater than 1"}
+		if !(a > 1 && a <= MaxOrder) {
+			return nil, &ParamError{Param: "Orders", Value: a, Reason: "each order must be in (1, MaxOrder]"}
 		}
 	}
 	return r.Orders, nil
