@@ -42,7 +42,9 @@ func NewSeededSource(seed uint64) Source {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:8], seed)
 	copy(key[8:], "dpopt/dp seeded source v1")
-	return newPlain(rand.NewChaCha8(key))
+	p := newPlain(rand.NewChaCha8(key))
+	p.seed = seed
+	return p
 }
 
 // NewSecureSource returns a Source for releases that must be secure: a ChaCha8
@@ -60,9 +62,22 @@ func NewSecureSource() Source {
 
 // plain is a Source over a rand.Source, with the ziggurat normal sampler.
 type plain struct {
-	src rand.Source
-	r   *rand.Rand
+	src  rand.Source
+	r    *rand.Rand
+	seed uint64 // the seed of NewSeededSource (a secure source's plain part is never exposed)
 }
+
+// A Seeded Source can say the seed it was made from, so that a run's report
+// can record it and the run can be replayed. Sources from NewSeededSource
+// implement it; secure sources do not, so a report can never mistake one for
+// the other.
+type Seeded interface {
+	Source
+	Seed() uint64
+}
+
+// Seed returns the seed of a Source made by NewSeededSource.
+func (p *plain) Seed() uint64 { return p.seed }
 
 func newPlain(src rand.Source) *plain {
 	return &plain{src: src, r: rand.New(src)}

@@ -217,14 +217,16 @@ func (r *run) report(rep *Report, p Privacy) {
 	}
 }
 
-// describeSource says what kind of Source src is, and its seed if it has one.
+// describeSource says what kind of Source src is, and its seed if it has one:
+// "seeded" (dp.NewSeededSource: replayable, plain floating-point noise),
+// "hardened" (dp.NewSecureSource or dp.Harden: the hardened sampler) or "custom".
 func describeSource(src dp.Source) (string, *uint64) {
-	if s, ok := src.(interface{ Seed() uint64 }); ok {
+	if s, ok := src.(dp.Seeded); ok {
 		seed := s.Seed()
 		return "seeded", &seed
 	}
 	if _, ok := src.(dp.GaussianAdder); ok {
-		return "secure", nil
+		return "hardened", nil
 	}
 	return "custom", nil
 }

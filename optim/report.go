@@ -40,7 +40,7 @@ type Report struct {
 	Epsilons   map[string]float64 `json:"epsilons"` // ε at Delta under every applicable accountant.
 	Releases   []Release          `json:"releases"`
 	Steps      []Step             `json:"steps,omitempty"`
-	Source     string             `json:"source"`         // "seeded", "secure" or "custom".
+	Source     string             `json:"source"`         // "seeded", "hardened" or "custom".
 	Seed       *uint64            `json:"seed,omitempty"` // the seed of a seeded source.
 	N          int                `json:"n"`
 	Dim        int                `json:"dim"`
