@@ -152,7 +152,9 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 	ldc = np * gramP
 	c = make([]float64, ldc*ldc)
 	kc := min(gramKC, n)
-	pack := make([]float64, np*gramP*kc)
+	// Two pack buffers: block t is multiplied while block t+1 is packed, by
+	// the same goroutines, with one barrier per block.
+	packs := [2][]float64{make([]float64, np*gramP*kc), make([]float64, np*gramP*min(kc, max(n-kc, 1)))}
 
 	var units []gramUnit
 	for a0 := 0; a0 < na; a0 += gramMT {
@@ -170,18 +172,31 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 
 	const packRows = 32 // rows packed per task
 	var bad atomic.Bool
-	for r0 := 0; r0 < n; r0 += kc {
+	packTasks := func(r0 int) int {
+		if r0 >= n {
+			return 0
+		}
+		return (min(kc, n-r0) + packRows - 1) / packRows
+	}
+	packTask := func(buf []float64, r0, t int) {
 		kb := min(kc, n-r0)
-		parallelFor((kb+packRows-1)/packRows, workers, func(t int) {
-			if !gramPack(pack, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
-				bad.Store(true)
-			}
-		})
+		if !gramPack(buf, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
+			bad.Store(true)
+		}
+	}
+	parallelFor(packTasks(0), workers, func(t int) { packTask(packs[0], 0, t) })
+	for blk, r0 := 0, 0; r0 < n; blk, r0 = blk+1, r0+kc {
 		if bad.Load() {
 			// Report the first bad entry of x, whichever goroutine met one.
 			return nil, 0, x.Check()
 		}
-		parallelFor(len(units), workers, func(t int) {
+		kb := min(kc, n-r0)
+		pack, next := packs[blk%2], packs[(blk+1)%2]
+		parallelFor(len(units)+packTasks(r0+kc), workers, func(t int) {
+			if t >= len(units) {
+				packTask(next, r0+kc, t-len(units))
+				return
+			}
 			u := units[t]
 			for b := u.b0; b < u.b1; b++ {
 				pb := pack[b*gramP*kb : (b+1)*gramP*kb]
