@@ -211,3 +211,58 @@ func TestGramErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestGramAccuracy measures the error of Gram against a double-double
+// reference and states it next to what float32 accumulation would cost,
+// the reason Gram converts to float64 before multiplying.
+func TestGramAccuracy(t *testing.T) {
+	n, d := 100_000, 8
+	if testing.Short() {
+		n = 20_000
+	}
+	x := randMatrix32(rand.New(rand.NewPCG(40, 41)), n, d)
+	// Mean 0.5 features make cancellation-free sums, the case where float32
+	// accumulation loses most (relative error grows like √n·2⁻²⁴ or worse).
+	for i := range x.Data {
+		x.Data[i] = 0.5 + x.Data[i]/2
+	}
+	g, err := Gram(x, 0)
+	require.NoError(t, err)
+	var worst64, worst32 float64
+	for i := range d {
+		for j := i; j < d; j++ {
+			// Reference: exact products, summed in double-double (TwoSum), whose
+			// error (about n·2⁻¹⁰⁶) is negligible here.
+			var hi, lo, abs float64
+			var blk32, acc32 float32 // float32 per 256-row block, then float32 total
+			for r := range n {
+				a, b := x.Data[r*d+i], x.Data[r*d+j]
+				p := float64(a) * float64(b)
+				s := hi + p
+				bp := s - hi
+				lo += (hi - (s - bp)) + (p - bp)
+				hi = s
+				abs += math.Abs(p)
+				blk32 += a * b
+				if (r+1)%gramKC == 0 || r == n-1 {
+					acc32 += blk32
+					blk32 = 0
+				}
+			}
+			exact := hi + lo
+			worst64 = max(worst64, math.Abs(g.At(i, j)-exact)/abs)
+			worst32 = max(worst32, math.Abs(float64(acc32)-exact)/abs)
+		}
+	}
+	// Bound on the blocked float64 sum: (256 + n/256)·2⁻⁵³ relative to Σ|p|
+	// (Higham §4.2, first order), the figure stated in the package doc.
+	bound := float64(gramKC+n/gramKC) * 0x1p-53
+	t.Logf("n=%d: max |G − exact|/Σ|x_i x_j| = %.2g with float64 products and sums (bound %.2g); "+
+		"float32 products and sums would give %.2g", n, worst64, bound, worst32)
+	if worst64 > bound {
+		t.Errorf("relative error %g above the bound %g", worst64, bound)
+	}
+	if worst32 < 1e3*worst64 {
+		t.Errorf("float32 error %g not far above float64's %g: the test data lost its point", worst32, worst64)
+	}
+}
