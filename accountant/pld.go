@@ -132,10 +132,15 @@ const (
 	// pldTargetRel is the adaptive mode's target for the modelled grid error,
 	// relative to ε (or to δ for δ queries).
 	pldTargetRel = 1e-5
+	// pldPilotPoints is the grid size of the widest part in the pilot pass.
+	pldPilotPoints = 1 << 15
 	// pldMinPoints is the grid size the adaptive mode uses at least (cheap).
 	pldMinPoints = 1 << 17
 	// pldAdaptivePoints is the grid size the adaptive mode tries not to exceed.
-	pldAdaptivePoints = 1 << 21
+	pldAdaptivePoints = 1 << 19
+	// pldNoiseRel: an FFT noise estimate above this fraction of δ triggers
+	// a tilted composition.
+	pldNoiseRel = 1e-5
 	// pldMaxCount caps the total number of composed mechanisms.
 	pldMaxCount = 1 << 40
 	// pldMaxComponents caps the number of distinct subsampled mechanisms.
@@ -178,7 +183,7 @@ func (a PLD) run(e Event, qy pldQuery) (float64, error) {
 	if a.ValueDiscretization > 0 {
 		res := math.Inf(-1)
 		for _, d := range dirs {
-			r, err := a.evalTilted(d, a.ValueDiscretization, a.maxPoints(), qy, math.NaN())
+			r, err := a.evalTilted(d, a.ValueDiscretization, a.maxPoints(), qy, math.NaN(), false)
 			if err != nil {
 				return 0, err
 			}
@@ -189,21 +194,41 @@ func (a PLD) run(e Event, qy pldQuery) (float64, error) {
 	return a.adaptive(dirs, qy)
 }
 
-// evalTilted evaluates one direction at interval h. For ε queries without a
-// guess it first runs an untilted pass; the final pass is tilted at the
-// answer's region (see pldCompose).
-func (a PLD) evalTilted(d pldDirection, h float64, maxPts int, qy pldQuery, guess float64) (pldResult, error) {
-	if qy.isEps && math.IsNaN(guess) {
-		r, err := a.evalDirection(d, h, maxPts, qy, 0)
-		if err != nil || !(r.answer > 0) || math.IsInf(r.answer, 1) {
+// evalTilted evaluates one direction at interval h. Unless tilt is set, it
+// first runs an untilted composition; if its FFT rounding noise is not far
+// below the δ of interest, or if tilt is set, it runs a composition tilted at
+// the answer's region (see pldCompose), with guess as the ε of that region
+// for ε queries (NaN: use the untilted answer).
+func (a PLD) evalTilted(d pldDirection, h float64, maxPts int, qy pldQuery, guess float64, tilt bool) (pldResult, error) {
+	bases, err := a.discretizeAll(d, h, maxPts)
+	if err != nil {
+		return pldResult{}, err
+	}
+	if !tilt || (qy.isEps && math.IsNaN(guess)) {
+		r, err := a.evalDirection(d, bases, h, maxPts, qy, 0)
+		if err != nil {
 			return r, err
 		}
-		guess = r.answer
+		level := qy.delta
+		if !qy.isEps {
+			level = r.answer
+		}
+		if r.noise <= pldNoiseRel*level {
+			return r, nil
+		}
+		if qy.isEps {
+			if !(r.answer > 0) || math.IsInf(r.answer, 1) {
+				return r, nil
+			}
+			guess = r.answer
+		}
 	}
 	if !qy.isEps {
 		guess = qy.eps
 	}
-	return a.evalDirection(d, h, maxPts, qy, guess)
+	r, err := a.evalDirection(d, bases, h, maxPts, qy, guess)
+	r.noisy = true
+	return r, err
 }
 
 // adaptive runs a pilot pass on a coarse grid, then a second pass on a grid
@@ -216,11 +241,11 @@ func (a PLD) adaptive(dirs []pldDirection, qy pldQuery) (float64, error) {
 	for i, d := range dirs {
 		sRMS := math.Sqrt(d.variance / float64(d.count))
 		h := math.Min(sRMS, math.Sqrt(d.variance)/2000)
-		h = math.Max(h, d.span/float64(maxPts/2)) // never more than half the cap
+		h = math.Max(h, d.span/pldPilotPoints)
 		var r pldResult
 		var err error
 		for range 8 {
-			r, err = a.evalTilted(d, h, maxPts, qy, math.NaN())
+			r, err = a.evalTilted(d, h, maxPts, qy, math.NaN(), false)
 			if !errors.Is(err, ErrPLDGridTooLarge) {
 				break
 			}
@@ -270,7 +295,7 @@ func (a PLD) adaptive(dirs []pldDirection, qy pldQuery) (float64, error) {
 		if qy.isEps && p.answer > 0 && !math.IsInf(p.answer, 1) {
 			guess = p.answer
 		}
-		r, err := a.evalTilted(d, h, maxPts, qy, guess)
+		r, err := a.evalTilted(d, h, maxPts, qy, guess, p.noisy)
 		if errors.Is(err, ErrPLDGridTooLarge) {
 			res = math.Max(res, p.answer)
 			continue
@@ -606,6 +631,9 @@ type pldPMF struct {
 	adj float64
 	// tilted: masses far below the window's top half may be inaccurate.
 	tilted bool
+	// noise estimates the total FFT rounding error in the masses (twice the
+	// mass of the negative values rounding produced, which are set to 0).
+	noise float64
 }
 
 func gridTooLarge(n float64, h float64, maxPts int) error {
@@ -661,17 +689,27 @@ type pldResult struct {
 	slope     float64 // −d log δ/dε at the query ε (δ queries)
 	width     float64 // loss width of the composed window
 	baseWidth float64 // loss width of the widest discretised part
+	noise     float64 // FFT noise estimate of the composition
+	noisy     bool    // a tilted composition was needed
 }
 
-func (a PLD) evalDirection(d pldDirection, h float64, maxPts int, qy pldQuery, tiltAt float64) (pldResult, error) {
+func (a PLD) discretizeAll(d pldDirection, h float64, maxPts int) ([]pldPMF, error) {
 	bases := make([]pldPMF, len(d.parts))
-	var res pldResult
 	for i, c := range d.parts {
 		b, err := a.discretize(c, h, maxPts)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
 		bases[i] = b
+	}
+	return bases, nil
+}
+
+// evalDirection composes bases (the parts of d discretised at h) and answers
+// the query; tiltAt > 0 tilts the composition there.
+func (a PLD) evalDirection(d pldDirection, bases []pldPMF, h float64, maxPts int, qy pldQuery, tiltAt float64) (pldResult, error) {
+	var res pldResult
+	for _, b := range bases {
 		res.baseWidth = math.Max(res.baseWidth, float64(len(b.p))*h)
 	}
 	pmf, err := pldCompose(bases, d.counts, h, maxPts, tiltAt)
@@ -686,6 +724,7 @@ func (a PLD) evalDirection(d pldDirection, h float64, maxPts int, qy pldQuery, t
 		}
 	}
 	res.width = float64(len(pmf.p)) * h
+	res.noise = pmf.noise
 	if qy.isEps {
 		res.answer = pmf.epsilon(h, qy.delta)
 		return res, nil
@@ -942,13 +981,17 @@ func pldCompose(bases []pldPMF, counts []int64, h float64, maxPts int, tiltAt fl
 		start += mm
 	}
 	logInvM := -math.Log(float64(m))
+	neg := 0.0
 	for i := range out.p {
 		v := buf[(start+int64(i))%mm]
 		if v > 0 {
 			// Untilt; a true mass is at most 1.
 			out.p[i] = math.Min(math.Exp(math.Log(v)+logInvM+logZ-t0*float64(lo+int64(i))), 1)
+		} else {
+			neg -= v
 		}
 	}
+	out.noise = 2 * neg / float64(m)
 	out.inf = -math.Expm1(logFinite)
 	// The tail above the window (at most pldWindowTail of the tilted mass)
 	// wrapped around to the bottom: count it in δ. The tail below it wrapped
