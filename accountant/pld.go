@@ -86,6 +86,9 @@ var ErrPLDGridTooLarge = errors.New("accountant: pld: grid too large")
 
 var _ Accountant = PLD{}
 
+// The zero PLD (adaptive grid) is registered as "pld".
+func init() { Register(PLD{}) }
+
 // Name implements Accountant: "pld".
 func (PLD) Name() string { return "pld" }
 
