@@ -2,6 +2,7 @@ package linalg
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,7 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 	}
 	packTask := func(buf []float64, r0, t int) {
 		kb := min(kc, n-r0)
-		if !gramPack(buf, x, r0, kb, t*packRows, min(kb, (t+1)*packRows)) {
+		if !gramPack(buf, x, r0, kb, t*packRows, min(kb, (t+1)*packRows), gramUseAsm) {
 			bad.Store(true)
 		}
 	}
@@ -210,36 +211,60 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 	return c, ldc, nil
 }
 
+// maxAbs32 is the largest float32 not above MaxAbs: a float32 v is accepted
+// if |v| ≤ maxAbs32, that is if |float64(v)| ≤ MaxAbs.
+var maxAbs32 = math.Nextafter32(float32(MaxAbs), 0)
+
 // gramPack converts rows [r0+i0, r0+i1) of x to float64 and stores them in
 // the panels of a block of kb rows starting at row r0, zero-padding the last
 // panel. It reports false if it met a NaN, ±Inf or an entry larger than
 // MaxAbs in magnitude.
-func gramPack(pack []float64, x *Matrix32, r0, kb, i0, i1 int) bool {
+func gramPack(pack []float64, x *Matrix32, r0, kb, i0, i1 int, useAsm bool) bool {
 	d := x.Cols
 	ok := true
 	for i := i0; i < i1; i++ {
 		row := x.Data[(r0+i)*d : (r0+i+1)*d]
-		p := 0
-		for ; (p+1)*gramP <= d; p++ {
-			src := row[p*gramP : (p+1)*gramP : (p+1)*gramP]
-			o := p*gramP*kb + i*gramP
-			dst := pack[o : o+gramP : o+gramP]
-			for j, v := range src {
-				f := float64(v)
-				ok = ok && f <= MaxAbs && f >= -MaxAbs // false for NaN too
-				dst[j] = f
-			}
-		}
-		if rem := d - p*gramP; rem > 0 {
-			o := p*gramP*kb + i*gramP
-			dst := pack[o : o+gramP]
-			clear(dst)
-			for j, v := range row[p*gramP:] {
-				f := float64(v)
-				ok = ok && f <= MaxAbs && f >= -MaxAbs
-				dst[j] = f
-			}
+		if useAsm {
+			ok = gramPackRowAsm(pack[i*gramP:], row, gramP*kb) && ok
+		} else {
+			ok = gramPackRowGo(pack[i*gramP:], row, gramP*kb) && ok
 		}
 	}
 	return ok
+}
+
+// gramPackRowGo stores row (one row of X) in the panels starting at dst: the
+// values 12p…12p+11 at dst[p*stride:], the last panel zero-padded. It
+// reports false if it met a NaN, ±Inf or a value larger than MaxAbs in
+// magnitude.
+func gramPackRowGo(dst []float64, row []float32, stride int) bool {
+	ok := true
+	full := len(row) / gramP
+	for p := range full {
+		src := row[p*gramP : (p+1)*gramP : (p+1)*gramP]
+		out := dst[p*stride : p*stride+gramP : p*stride+gramP]
+		for j, v := range src {
+			ok = ok && v <= maxAbs32 && v >= -maxAbs32 // false for NaN too
+			out[j] = float64(v)
+		}
+	}
+	for _, v := range row[full*gramP:] {
+		ok = ok && v <= maxAbs32 && v >= -maxAbs32
+	}
+	gramPackTail(dst, row, full, stride)
+	return ok
+}
+
+// gramPackTail stores the values of row past the full panels, zero-padded,
+// in panel number full.
+func gramPackTail(dst []float64, row []float32, full, stride int) {
+	rem := row[full*gramP:]
+	if len(rem) == 0 {
+		return
+	}
+	out := dst[full*stride : full*stride+gramP]
+	for j, v := range rem {
+		out[j] = float64(v)
+	}
+	clear(out[len(rem):])
 }

@@ -99,3 +99,60 @@ store:
 	GRAMSTORE(Y9, Y10, Y11)
 	VZEROUPPER
 	RET
+
+// func gramPackRowAVX2(dst *float64, src *float32, panels, stride int)
+//
+// For p < panels: dst[p*stride+j] = float64(src[12p+j]), j < 12.
+TEXT ·gramPackRowAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ panels+16(FP), CX
+	MOVQ stride+24(FP), R8
+	SHLQ $3, R8
+	TESTQ CX, CX
+	JZ   packdone
+
+packloop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 16(SI), Y1
+	VCVTPS2PD 32(SI), Y2
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	ADDQ $48, SI
+	ADDQ R8, DI
+	DECQ CX
+	JNZ  packloop
+
+packdone:
+	VZEROUPPER
+	RET
+
+// func gramBadAVX2(src *float32, n int, limit float32) bool
+//
+// Reports whether some |src[i]| > limit or is NaN, i < n, n a multiple of 8.
+TEXT ·gramBadAVX2(SB), NOSPLIT, $0-25
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS limit+16(FP), Y1
+	MOVL $0x7fffffff, AX
+	MOVL AX, X2
+	VPBROADCASTD X2, Y2
+	VXORPS Y3, Y3, Y3
+	SHRQ $3, CX
+	JZ   baddone
+
+badloop:
+	VANDPS (SI), Y2, Y0
+	VCMPPS $6, Y1, Y0, Y0 // |x| not ≤ limit: true for NaN too
+	VORPS Y0, Y3, Y3
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  badloop
+
+baddone:
+	VMOVMSKPS Y3, AX
+	TESTL AX, AX
+	SETNE ret+24(FP)
+	VZEROUPPER
+	RET

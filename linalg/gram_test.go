@@ -266,3 +266,56 @@ func TestGramAccuracy(t *testing.T) {
 		t.Errorf("float32 error %g not far above float64's %g: the test data lost its point", worst32, worst64)
 	}
 }
+
+// TestGramPackRow checks both packing routines against each other at every
+// position of rows whose length is and is not a multiple of the panel width
+// and of the 8-value check width, with valid and invalid values.
+func TestGramPackRow(t *testing.T) {
+	valid := []float32{0, -0.5, maxAbs32, -maxAbs32, 1e-45}
+	invalid := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.Nextafter32(maxAbs32, 1), -math.Nextafter32(maxAbs32, 1)}
+	for _, d := range []int{1, 7, 8, 11, 12, 13, 20, 24, 25, 37} {
+		for pos := range d {
+			for _, v := range append(append([]float32(nil), valid...), invalid...) {
+				row := make([]float32, d)
+				for j := range row {
+					row[j] = float32(j) + 0.25
+				}
+				row[pos] = v
+				wantOK := !(math.IsNaN(float64(v)) || math.Abs(float64(v)) > MaxAbs)
+				const stride = 2 * gramP // two rows of a block: the other must stay untouched
+				panels := (d + gramP - 1) / gramP
+				goDst := make([]float64, panels*stride)
+				for i := range goDst {
+					goDst[i] = -7
+				}
+				asmDst := append([]float64(nil), goDst...)
+				if ok := gramPackRowGo(goDst, row, stride); ok != wantOK {
+					t.Fatalf("d=%d pos=%d v=%v: Go packing ok = %v, want %v", d, pos, v, ok, wantOK)
+				}
+				if gramHasAsm {
+					if ok := gramPackRowAsm(asmDst, row, stride); ok != wantOK {
+						t.Fatalf("d=%d pos=%d v=%v: assembly packing ok = %v, want %v", d, pos, v, ok, wantOK)
+					}
+				} else {
+					copy(asmDst, goDst)
+				}
+				for p := range panels {
+					for j := range stride {
+						want := -7.0 // the next row's slot, untouched
+						if j < gramP {
+							want = 0
+							if c := p*gramP + j; c < d {
+								want = float64(row[c])
+							}
+						}
+						g, a := goDst[p*stride+j], asmDst[p*stride+j]
+						if !(g == want || math.IsNaN(want) && math.IsNaN(g)) || math.Float64bits(a) != math.Float64bits(g) {
+							t.Fatalf("d=%d pos=%d: panel %d slot %d = %v (Go), %v (asm), want %v", d, pos, p, j, g, a, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
