@@ -3,6 +3,7 @@ package features
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/dpopt/dpopt/accountant"
 )
@@ -36,4 +37,19 @@ func paramError(param string, v float64, reason string) error {
 // wrapf returns an error with a "features: " prefix wrapping sentinel.
 func wrapf(sentinel error, format string, args ...any) error {
 	return fmt.Errorf("features: "+format+": %w", append(args, sentinel)...)
+}
+
+// contextError prefixes an error from a helper with where it happened, as
+// "features: file: what", while still wrapping it.
+type contextError struct {
+	msg string
+	err error
+}
+
+func (e *contextError) Error() string { return e.msg }
+func (e *contextError) Unwrap() error { return e.err }
+
+// within says that err happened in where (a file name, a record).
+func within(where string, err error) error {
+	return &contextError{msg: "features: " + where + ": " + strings.TrimPrefix(err.Error(), "features: "), err: err}
 }

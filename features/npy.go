@@ -402,7 +402,7 @@ func newNPYArray(name string, r io.Reader, size int64) (*npyArray, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	h, err := readNPYHeader(br, size)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, within(name, err)
 	}
 	a := &npyArray{name: name, h: h, r: br}
 	if len(h.shape) > 0 {

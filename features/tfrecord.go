@@ -145,7 +145,7 @@ func (s *tfrStream) decode() error {
 		return err
 	}
 	if err := s.dec.decode(rec, s.labels); err != nil {
-		return fmt.Errorf("%s: record %d: %w", s.rr.name, s.row, err)
+		return within(fmt.Sprintf("%s: record %d", s.rr.name, s.row), err)
 	}
 	if s.dim < 0 {
 		if len(s.dec.x) == 0 {
