@@ -1,0 +1,381 @@
+package optim
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/dpopt/dpopt/accountant"
+	"github.com/dpopt/dpopt/dp"
+	"github.com/dpopt/dpopt/linalg"
+	"github.com/dpopt/dpopt/losses"
+)
+
+// SGD is DP-SGD (Abadi, Chu, Goodfellow, McMahan, Mironov, Talwar, Zhang,
+// "Deep Learning with Differential Privacy", CCS 2016, arXiv 1607.00133) for a
+// linear classifier, with Poisson-sampled minibatches or, when BatchSize is
+// the number of examples n, full batches (DP-GD).
+//
+// The model starts at zero. Each of the Steps steps:
+//
+//  1. samples a batch: every example is included independently with
+//     probability q = BatchSize/n, using the Source's uniform bits, so batch
+//     sizes vary (binomial, mean BatchSize) and may be empty; with
+//     BatchSize = n there is no sampling (q = 1);
+//  2. computes the sum over the batch of the per-example gradients of Loss,
+//     each clipped to Frobenius norm GradClipNorm = C_g — the bias gradient
+//     included when TrainBias is set — as one GEMM, never materialising a
+//     per-example gradient (losses.Batch.ClipSum);
+//  3. adds independent N(0, (z·C_g)²) noise to every coordinate of that sum,
+//     weights and trained biases alike (an empty batch releases noise only);
+//  4. divides by the expected batch size BatchSize (n is public), adds the
+//     gradient L2·W of the optional weight decay, and hands the result to
+//     Optimizer with learning rate LearningRate·Schedule.Factor(t, Steps).
+//
+// # Privacy
+//
+// Adjacency is add/remove one example. Adding or removing an example changes
+// the clipped gradient sum of a step by at most C_g in L2 norm (its clipped
+// gradient, which it contributes to at most this one sum per step): the
+// sensitivity is C_g, and the noise goes on the sum, before the division by
+// BatchSize. The run is Steps adaptive compositions of the Poisson-subsampled
+// Gaussian mechanism with noise multiplier z and sampling rate q (release
+// "gradient", in the order of Privacy.Split); everything after the noise —
+// division, weight decay, momentum, Adam, schedule — is post-processing.
+// z is calibrated to (Epsilon, Delta) with PLD when q < 1 and exactly (GDP,
+// μ = √Steps / z) when q = 1, unless Privacy.Accountant says otherwise.
+// Noise is fresh at every step.
+//
+// The Ledger is charged once, before the first step, with the whole planned
+// event (Steps repetitions): a reservation. Charging step by step would make
+// the ledger re-account a growing composition Steps times. A run that is
+// cancelled or fails after it started therefore leaves all planned steps
+// recorded — an overstatement of what was released, never an understatement.
+// A run the ledger refuses releases nothing and returns no model.
+//
+// A non-private run (Epsilon = +Inf) runs the same code, sampling and
+// clipping included, without noise.
+//
+// The Report lists the release and, per step, the mean loss over the batch
+// (0 for an empty batch), the norm of the noisy gradient handed to the
+// optimizer and the batch size. The losses and batch sizes are computed from
+// the private data without noise: they are diagnostics for the data owner and
+// must not be published as if private.
+type SGD struct {
+	Privacy
+	// Steps is the number of steps T. Required.
+	Steps int
+	// BatchSize is the expected batch size B, 1 ≤ B ≤ n: the sampling rate
+	// is q = B/n. B = n means full batches without sampling (DP-GD).
+	// Required.
+	BatchSize int
+	// GradClipNorm is C_g, the Frobenius norm each per-example gradient
+	// (bias included when trained) is clipped to. Required.
+	GradClipNorm float64
+	// Loss is the per-example loss. Nil means softmax cross-entropy
+	// (losses.Softmax). The paper's one-vs-all sigmoid with a fixed bias is
+	// losses.Sigmoid{FixedBias: losses.PaperFixedBias}; a fixed bias cannot
+	// be combined with TrainBias.
+	Loss losses.Loss
+	// LearningRate is η, positive. Zero means the default
+	//
+	//	η = min(4, B/(z·√T)) / C_g     (Plain, Momentum; z = 0 when non-private)
+	//	η = min(0.1, 1/√T)             (Adam)
+	//
+	// which works across ε without per-ε tuning, for features of norm about
+	// 1 (for instance L2-normalised rows). Why: the clipped
+	// mean gradient has norm at most C_g, so with Plain the noise-free part
+	// of a step has Frobenius norm at most η·C_g ≤ 4 = 2/L, the classical
+	// step limit of gradient descent for softmax cross-entropy on features of
+	// norm ≤ 1 (its curvature in the scores is at most L = ½; the sigmoid's
+	// is ¼). Over T steps the noise adds to each weight a random walk of
+	// standard deviation η·z·C_g·√T/B; the second term caps it at 1, so at
+	// small ε the noise cannot swamp the scores, while at large ε (small z)
+	// the step limit rules. At zero init the predictions depend mostly on
+	// the direction of W, which a smaller η does not change, so capping η
+	// costs little. Adam's steps are about η per coordinate whatever the
+	// gradient's (or the noise's) scale, so its noise walk is about η·√T
+	// whatever z is: 1/√T caps it, 0.1 caps the early steps. The defaults
+	// use only public quantities (B, T, z, C_g).
+	LearningRate float64
+	// Optimizer turns noisy gradients into updates: Plain, Momentum or Adam.
+	// Nil means Plain.
+	Optimizer Optimizer
+	// Schedule decays the learning rate over the steps; the zero value is
+	// Constant.
+	Schedule Schedule
+	// L2 is λ ≥ 0, the weight of an optional weight decay (λ/2)‖W‖²_F on the
+	// weights (not the bias): λ·W is added to the noisy mean gradient. It
+	// depends on the data only through earlier releases, so it costs no
+	// privacy. Zero means none.
+	L2 float64
+	// TrainBias trains a bias per class; its gradient is part of each
+	// clipped per-example gradient (‖g_i‖_F = ‖r_i‖·√(‖x_i‖² + 1)) and
+	// receives noise like the weights. If false, the bias is zero (or the
+	// Sigmoid loss's FixedBias) and is not trained.
+	TrainBias bool
+	// Workers is the number of goroutines; zero means GOMAXPROCS. Results do
+	// not depend on it.
+	Workers int
+}
+
+var _ Solver = (*SGD)(nil)
+
+// loss returns the loss in use.
+func (s *SGD) loss() losses.Loss {
+	if s.Loss == nil {
+		return losses.Softmax{}
+	}
+	return s.Loss
+}
+
+func (s *SGD) optimizer() Optimizer {
+	if s.Optimizer == nil {
+		return Plain{}
+	}
+	return s.Optimizer
+}
+
+// fixedBias returns the Sigmoid loss's fixed bias, or 0.
+func (s *SGD) fixedBias() float64 {
+	switch l := s.Loss.(type) {
+	case losses.Sigmoid:
+		return l.FixedBias
+	case *losses.Sigmoid:
+		if l != nil {
+			return l.FixedBias
+		}
+	}
+	return 0
+}
+
+func (s *SGD) validate() error {
+	if s.Steps < 1 {
+		return &accountant.ParamError{Param: "Steps", Value: float64(s.Steps), Reason: "must be at least 1"}
+	}
+	if s.BatchSize < 1 {
+		return &accountant.ParamError{Param: "BatchSize", Value: float64(s.BatchSize), Reason: "must be at least 1"}
+	}
+	if !(s.GradClipNorm > 0) || math.IsInf(s.GradClipNorm, 0) {
+		return &accountant.ParamError{Param: "GradClipNorm", Value: s.GradClipNorm, Reason: "must be positive and finite"}
+	}
+	if !(s.LearningRate >= 0) || math.IsInf(s.LearningRate, 0) {
+		return &accountant.ParamError{Param: "LearningRate", Value: s.LearningRate, Reason: "must be positive and finite (0 = default)"}
+	}
+	if !(s.L2 >= 0) || math.IsInf(s.L2, 0) {
+		return &accountant.ParamError{Param: "L2", Value: s.L2, Reason: "must be non-negative and finite"}
+	}
+	if s.Workers < 0 {
+		return &accountant.ParamError{Param: "Workers", Value: float64(s.Workers), Reason: "must be non-negative (0 = GOMAXPROCS)"}
+	}
+	if err := s.Schedule.validate(); err != nil {
+		return err
+	}
+	if err := s.optimizer().validate(); err != nil {
+		return err
+	}
+	if fb := s.fixedBias(); fb != 0 && s.TrainBias {
+		return &accountant.ParamError{Param: "TrainBias", Value: fb, Reason: "cannot train a bias with the Sigmoid loss's FixedBias set"}
+	}
+	return s.Privacy.validate(1)
+}
+
+// checkN checks the batch size against the number of examples.
+func (s *SGD) checkN(n int) error {
+	if n < 1 {
+		return &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
+	}
+	if s.BatchSize > n {
+		return &accountant.ParamError{Param: "BatchSize", Value: float64(s.BatchSize),
+			Reason: fmt.Sprintf("must not exceed the number of examples (%d)", n)}
+	}
+	return nil
+}
+
+// kinds is the plan on n examples: Steps releases of the clipped gradient
+// sum, of sensitivity C_g, at sampling rate B/n.
+func (s *SGD) kinds(n int) []releaseKind {
+	rate := 1.0
+	if s.BatchSize < n {
+		rate = float64(s.BatchSize) / float64(n)
+	}
+	return []releaseKind{{label: "gradient", sensitivity: s.GradClipNorm, count: s.Steps, rate: rate}}
+}
+
+// Plan implements Solver.
+func (s *SGD) Plan(n int) (accountant.Event, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if err := s.checkN(n); err != nil {
+		return nil, err
+	}
+	kinds := s.kinds(n)
+	z, _, err := s.Privacy.calibrate(kinds)
+	if err != nil {
+		return nil, err
+	}
+	return planEvent(kinds, z), nil
+}
+
+// learningRate returns η: LearningRate, or the documented default for noise
+// multiplier z (0 when non-private).
+func (s *SGD) learningRate(z float64) float64 {
+	if s.LearningRate > 0 {
+		return s.LearningRate
+	}
+	b, sqrtT := float64(s.BatchSize), math.Sqrt(float64(s.Steps))
+	if _, ok := s.optimizer().(Adam); ok {
+		return min(0.1, 1/sqrtT)
+	}
+	if z == 0 {
+		return 4 / s.GradClipNorm
+	}
+	return min(4, b/(z*sqrtT)) / s.GradClipNorm
+}
+
+// Solve implements Solver.
+func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.Source) (*Result, error) {
+	start := time.Now()
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	n, dim, k := d.X.Rows, d.X.Cols, d.Classes
+	if err := s.checkN(n); err != nil {
+		return nil, err
+	}
+	r, err := s.Privacy.start(s.kinds(n), l, src)
+	if err != nil {
+		return nil, err
+	}
+	var sigma, z float64
+	if r.private {
+		z, sigma = r.z[0], r.sigma(0)
+		// The reservation: the whole planned event, once, before any release.
+		if err := r.ledger.Spend(r.kinds[0].label, planEvent(r.kinds, r.z)); err != nil {
+			return nil, fmt.Errorf("optim: DP-SGD: reserving %d steps: %w", s.Steps, err)
+		}
+	}
+
+	size := k * dim
+	if s.TrainBias {
+		size += k
+	}
+	params := make([]float64, size)
+	grad := make([]float64, size)
+	w := mat.NewDense(k, dim, params[:k*dim])
+	gradW := mat.NewDense(k, dim, grad[:k*dim])
+	var bias, gradB []float64
+	if s.TrainBias {
+		bias, gradB = params[k*dim:], grad[k*dim:]
+	}
+	lr := s.learningRate(z)
+	upd := s.optimizer().start(size)
+	loss := s.loss()
+	full := r.kinds[0].rate == 1
+	inv := 1 / float64(s.BatchSize)
+
+	var (
+		batch  losses.Batch
+		sample sampler
+		xb     = d.X
+		yb     = d.Labels
+	)
+	if !full {
+		sample = newSampler(d, r.kinds[0].rate)
+	}
+	steps := make([]Step, s.Steps)
+	for t := range s.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+		}
+		if !full {
+			xb, yb = sample.draw(d, src)
+		}
+		m := len(yb)
+		if m > 0 {
+			if err := loss.Eval(&batch, xb, yb, w, bias, s.Workers); err != nil {
+				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+			}
+			if err := batch.ClipSum(gradW, gradB, s.GradClipNorm, s.Workers); err != nil {
+				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+			}
+			steps[t].Loss = batch.Loss / float64(m)
+		} else {
+			clear(grad)
+		}
+		steps[t].Batch = m
+		if r.private {
+			if err := dp.AddGaussian(grad, sigma, r.src); err != nil {
+				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+			}
+		}
+		floats.Scale(inv, grad)
+		if s.L2 > 0 {
+			floats.AddScaled(grad[:k*dim], s.L2, params[:k*dim])
+		}
+		steps[t].GradNorm = floats.Norm(grad, 2)
+		upd.update(params, grad, lr*s.Schedule.Factor(t, s.Steps))
+	}
+	if !floats.Equal(params, params) { // NaN anywhere
+		return nil, fmt.Errorf("optim: DP-SGD diverged (learning rate %g): %w", lr, linalg.ErrNonFinite)
+	}
+	for _, v := range params {
+		if math.IsInf(v, 0) {
+			return nil, fmt.Errorf("optim: DP-SGD diverged (learning rate %g): %w", lr, linalg.ErrNonFinite)
+		}
+	}
+
+	model := &Model{W: mat.DenseCopyOf(w)}
+	switch {
+	case s.TrainBias:
+		model.Bias = append([]float64(nil), bias...)
+	case s.fixedBias() != 0:
+		model.Bias = make([]float64, k)
+		for i := range model.Bias {
+			model.Bias[i] = s.fixedBias()
+		}
+	}
+	rep := &Report{Method: "sgd", N: n, Dim: dim, Classes: k, Steps: steps}
+	r.report(rep, s.Privacy)
+	rep.Seconds = time.Since(start).Seconds()
+	return &Result{Model: model, Report: rep}, nil
+}
+
+// sampler draws Poisson samples of the rows of a dataset into reused buffers.
+type sampler struct {
+	thresh uint64 // include row i iff the top 53 bits of a uniform word are below thresh
+	x      []float32
+	y      []int
+}
+
+// newSampler returns a sampler at rate q ∈ (0, 1): each row is included with
+// probability ⌊q·2⁵³⌉/2⁵³, q to within 2⁻⁵⁴.
+func newSampler(d *Data, q float64) sampler {
+	b := int(math.Ceil(q * float64(d.X.Rows)))
+	return sampler{
+		thresh: uint64(math.Round(math.Ldexp(q, 53))),
+		x:      make([]float32, 0, 2*b*d.X.Cols),
+		y:      make([]int, 0, 2*b),
+	}
+}
+
+// draw returns the rows (and labels) of a fresh Poisson sample, in order; the
+// result is valid until the next call.
+func (p *sampler) draw(d *Data, src dp.Source) (*linalg.Matrix32, []int) {
+	p.x, p.y = p.x[:0], p.y[:0]
+	for i, y := range d.Labels {
+		if src.Uint64()>>11 < p.thresh {
+			p.x = append(p.x, d.X.Row(i)...)
+			p.y = append(p.y, y)
+		}
+	}
+	return &linalg.Matrix32{Rows: len(p.y), Cols: d.X.Cols, Data: p.x}, p.y
+}
