@@ -62,6 +62,9 @@ func newCSVStream(name string, r io.Reader, o Options) (*csvStream, error) {
 	cr.Comment = '#'
 	if c.Comma != 0 {
 		cr.Comma = c.Comma
+		if c.Comma == '#' {
+			cr.Comment = 0
+		}
 	}
 	s := &csvStream{name: name, r: cr, classes: o.Classes}
 	first, err := cr.Read()

@@ -38,12 +38,13 @@
 // # Privacy
 //
 // Reading costs no privacy: nothing is released. The transformations here —
-// Normalize, dp.ClipRows (clip before a release) and the RandomReLU feature
-// map — act on each row by itself with no parameter learnt from the data, so
-// they cost no privacy either, and applying them is post-processing-free
-// preprocessing under add/remove adjacency. Statistics computed afterwards
-// (Gram, class sums, gradients) are private only once released through the
-// mechanisms of package dp and accounted in package accountant.
+// Normalize, the RandomReLU feature map, and dp.ClipRows (clip before any
+// release; Map applies it to a stream) — act on each row by itself with no
+// parameter learnt from the data, so they cost no privacy either: under
+// add/remove adjacency, the transformed data sets of two neighbouring data
+// sets are again neighbours. Statistics computed afterwards (Gram, class
+// sums, gradients) become private only when released through the mechanisms
+// of package dp and accounted in package accountant.
 //
 // # Concurrency
 //

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -417,26 +418,34 @@ func newNPYArray(name string, r io.Reader, size int64) (*npyArray, error) {
 	return a, nil
 }
 
-// fill reads the next n rows' raw bytes into a.buf.
+// fill reads the next n rows' raw bytes into a.buf. The buffer grows with
+// the bytes that actually arrive, not with what the headers claim: a
+// compressed .npz entry cannot be checked against the file size beforehand.
 func (a *npyArray) fill(n int) ([]byte, error) {
-	need := n * a.cols * a.h.size
-	if cap(a.buf) < need {
-		a.buf = make([]byte, need)
+	need := n * a.cols * a.h.size // at most the data size checked against the stream size
+	b := a.buf[:0]
+	for len(b) < need {
+		chunk := min(need-len(b), 1<<20)
+		b = slices.Grow(b, chunk)
+		m, err := io.ReadFull(a.r, b[len(b):len(b)+chunk])
+		b = b[:len(b)+m]
+		if err != nil {
+			a.buf = b
+			return nil, readErr(a.name, err)
+		}
 	}
-	b := a.buf[:need]
-	if _, err := io.ReadFull(a.r, b); err != nil {
-		return nil, readErr(a.name, err)
-	}
+	a.buf = b
 	return b, nil
 }
 
-// readFeatures reads the next n rows into dst (n·cols values), rejecting
-// non-finite or huge values.
-func (a *npyArray) readFeatures(dst []float32, n int) error {
+// readFeatures reads the next n rows (n·cols values), rejecting non-finite
+// or huge values.
+func (a *npyArray) readFeatures(n int) ([]float32, error) {
 	b, err := a.fill(n)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	dst := make([]float32, n*a.cols)
 	o := a.h.order
 	bad := func(k int, v float64) error {
 		r := a.done + k/a.cols
@@ -447,7 +456,7 @@ func (a *npyArray) readFeatures(dst []float32, n int) error {
 		for k := range dst {
 			v := math.Float32frombits(o.Uint32(b[4*k:]))
 			if f := float64(v); !(math.Abs(f) <= linalg.MaxAbs) {
-				return bad(k, f)
+				return nil, bad(k, f)
 			}
 			dst[k] = v
 		}
@@ -455,7 +464,7 @@ func (a *npyArray) readFeatures(dst []float32, n int) error {
 		for k := range dst {
 			f := math.Float64frombits(o.Uint64(b[8*k:]))
 			if !(math.Abs(f) <= linalg.MaxAbs) {
-				return bad(k, f)
+				return nil, bad(k, f)
 			}
 			dst[k] = float32(f)
 		}
@@ -463,15 +472,16 @@ func (a *npyArray) readFeatures(dst []float32, n int) error {
 		panic("features: internal: feature dtype not checked")
 	}
 	a.done += n
-	return nil
+	return dst, nil
 }
 
-// readLabels reads the next n labels into dst.
-func (a *npyArray) readLabels(dst []int, n int, classes int) error {
+// readLabels reads the next n labels.
+func (a *npyArray) readLabels(n int, classes int) ([]int, error) {
 	b, err := a.fill(n)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	dst := make([]int, n)
 	o, size := a.h.order, a.h.size
 	for k := range dst {
 		p := b[size*k:]
@@ -513,12 +523,12 @@ func (a *npyArray) readLabels(dst []int, n int, classes int) error {
 			ok = v >= 0 && v <= MaxLabel && v == math.Trunc(v)
 		}
 		if err := checkLabel(a.name, a.done+k, v, ok, classes); err != nil {
-			return err
+			return nil, err
 		}
 		dst[k] = int(v)
 	}
 	a.done += n
-	return nil
+	return dst, nil
 }
 
 // checkLabel reports a label that is not an integer in [0, MaxLabel], or

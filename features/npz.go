@@ -46,19 +46,19 @@ func (s *arrayStream) Next(maxRows int) (*linalg.Matrix32, []int, error) {
 		}
 		return nil, nil, s.err
 	}
-	x := &linalg.Matrix32{Rows: n, Cols: s.x.cols, Data: make([]float32, n*s.x.cols)}
-	if err := s.x.readFeatures(x.Data, n); err != nil {
+	data, err := s.x.readFeatures(n)
+	if err != nil {
 		s.err = err
 		return nil, nil, err
 	}
 	var y []int
 	if s.y != nil {
-		y = make([]int, n)
-		if err := s.y.readLabels(y, n, s.classes); err != nil {
+		if y, err = s.y.readLabels(n, s.classes); err != nil {
 			s.err = err
 			return nil, nil, err
 		}
 	}
+	x := &linalg.Matrix32{Rows: n, Cols: s.x.cols, Data: data}
 	return x, y, nil
 }
 
