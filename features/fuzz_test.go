@@ -82,11 +82,18 @@ func FuzzReadNPZ(f *testing.F) {
 }
 
 func FuzzReadTFRecord(f *testing.F) {
-	f.Add(tfrFrame(example(entry("repr", floatFeature(1, 2)), entry("label", intFeature(3)))))
+	f.Add(tfrFrame(example(entry("repr", floatFeature(1, 2)), entry("label", intFeature(3)))), false)
 	f.Add(append(tfrFrame(example(entry("repr", floatFeatureUnpacked(1, 2)), entry("label", intFeatureUnpacked(0)))),
-		tfrFrame(example(entry("label", intFeature(1)), entry("repr", floatFeature(5, 6))))...))
-	f.Add(tfrFrame([]byte{0x0a, 0x02, 0x0a, 0x00}))
-	f.Fuzz(func(t *testing.T, b []byte) {
+		tfrFrame(example(entry("label", intFeature(1)), entry("repr", floatFeature(5, 6))))...), false)
+	f.Add(tfrFrame([]byte{0x0a, 0x02, 0x0a, 0x00}), false)
+	// Unframed: the input is one record's payload, framed with valid CRCs
+	// so that mutations reach the tf.train.Example decoder.
+	f.Add(example(entry("repr", floatFeature(1, 2)), entry("label", intFeature(3))), true)
+	f.Add(example(entry("label", intFeatureUnpacked(2)), entry("repr", floatFeatureUnpacked(-1))), true)
+	f.Fuzz(func(t *testing.T, b []byte, frame bool) {
+		if frame {
+			b = append(tfrFrame(b), tfrFrame(b)...)
+		}
 		s, err := newTFRStream("fuzz.tfrecord", bytes.NewReader(b), int64(len(b)), Options{})
 		if err != nil {
 			return

@@ -24,9 +24,14 @@ type arrayStream struct {
 	err     error
 }
 
-func (s *arrayStream) Dim() int      { return s.x.cols }
-func (s *arrayStream) Len() int      { return s.x.rows }
-func (s *arrayStream) sizeHint() int { return map[bool]int{true: s.x.rows}[s.hint] }
+func (s *arrayStream) Dim() int { return s.x.cols }
+func (s *arrayStream) Len() int { return s.x.rows }
+func (s *arrayStream) sizeHint() int {
+	if !s.hint {
+		return 0
+	}
+	return s.x.rows
+}
 
 func (s *arrayStream) Next(maxRows int) (*linalg.Matrix32, []int, error) {
 	if err := checkMaxRows(maxRows); err != nil {
