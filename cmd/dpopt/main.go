@@ -63,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runAccount(args[1:], stdout)
 	case "calibrate":
 		err = runCalibrate(args[1:], stdout)
+	case "audit":
+		err = runAudit(args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
