@@ -59,6 +59,26 @@ func TestConformance(t *testing.T) {
 			// Per step: K·d for the gradients, d(d+1)/2 for each of the K Hessians.
 			Draws: func(n, d, k int) int { return 2 * (k*d*(d+1)/2 + k*d) },
 		}},
+		{"SGD/FullBatch", optimtest.Config{
+			New: func(p optim.Privacy) optim.Solver {
+				return &optim.SGD{Privacy: p, Steps: 3, BatchSize: optimtest.DefaultN, GradClipNorm: 1}
+			},
+			// K·d fresh draws per step.
+			Draws: func(n, d, k int) int { return 3 * k * d },
+		}},
+		{"SGD/Poisson", optimtest.Config{
+			// RDP rather than the default PLD: under PLD one Plan or Solve of
+			// this 4-step, q = 0.25 run takes 2–3 s, and the suite makes about
+			// 30 of them.
+			New: func(p optim.Privacy) optim.Solver {
+				p.Accountant = rdp
+				return &optim.SGD{Privacy: p, Steps: 4, BatchSize: optimtest.DefaultN / 4, GradClipNorm: 1, TrainBias: true}
+			},
+			Accountant: rdp,
+			// K·d weights and K biases per step.
+			Draws:   func(n, d, k int) int { return 4 * (k*d + k) },
+			Sampled: true,
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { optimtest.Run(t, c.cfg) })
