@@ -32,6 +32,8 @@ const (
 	// ReuseNoise adds the same noise to every class of a K-class release (one
 	// noise vector to every row of the per-class sums or gradient, one noise
 	// matrix to every per-class Gram) instead of independent noise per class.
+	// The Projection statistic, which reads one class, cannot see it; audit
+	// it with Difference, in which the shared noise cancels.
 	ReuseNoise
 )
 
