@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -93,11 +94,45 @@ func (p Privacy) calibrate(kinds []releaseKind) ([]float64, accountant.Accountan
 		e := planEvent(kinds, scaled(s))
 		return e, e.Validate()
 	}
-	s, err := accountant.Calibrate(acc, build, p.Epsilon, p.Delta)
-	if err != nil {
-		return nil, nil, fmt.Errorf("optim: calibrating noise to (ε = %g, δ = %g): %w", p.Epsilon, p.Delta, err)
+	key := fmt.Sprintf("%T%+v|%+v|%v|%v|%v", acc, acc, kinds, ratio, p.Epsilon, p.Delta)
+	s, ok := calibrations.get(key)
+	if !ok {
+		if s, err = accountant.Calibrate(acc, build, p.Epsilon, p.Delta); err != nil {
+			return nil, nil, fmt.Errorf("optim: calibrating noise to (ε = %g, δ = %g): %w", p.Epsilon, p.Delta, err)
+		}
+		calibrations.put(key, s)
 	}
 	return scaled(s), acc, nil
+}
+
+// calibrationCache remembers calibrated noise scales, so that Plan followed
+// by Solve, or repeated runs with the same plan, calibrate once: a PLD
+// calibration costs seconds. Calibration is a deterministic function of the
+// key (accountant value, releases, split, target), so a cached answer is the
+// answer. Safe for concurrent use; bounded in size.
+type calibrationCache struct {
+	mu sync.Mutex
+	m  map[string]float64
+}
+
+var calibrations calibrationCache
+
+const maxCachedCalibrations = 1024
+
+func (c *calibrationCache) get(key string) (float64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[key]
+	return s, ok
+}
+
+func (c *calibrationCache) put(key string, s float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedCalibrations {
+		c.m = make(map[string]float64)
+	}
+	c.m[key] = s
 }
 
 // run holds what a Solve call needs to release noise: the ledger, the source,
