@@ -3,9 +3,32 @@
 //
 // Usage:
 //
+//	dpopt train     [--train PATH --test PATH | --dataset digits|mnist] [--features pixels|rf2048]
+//	                [--method ls|sgd|fc|newton] [--epsilon E] [--delta D] [--clip C] [--reg L] [--lr LR]
+//	                [--steps T] [--batch-size B] [--seed S] [--non-private] [--out model.npz] [--report report.json] [--json]
+//	dpopt sweep     [--epsilons 0.1,1,8] [--methods ls,sgd,fc,newton] [data flags] [--delta D] [--clip C]
+//	                [--seeds N] [--seed S] [--plot out.png] [--json]
 //	dpopt account   --noise-multiplier Z [--sampling-rate Q] [--steps T] (--delta D | --epsilon E) [--accountant exact|rdp|pld] [--json]
 //	dpopt account   --release z=Z,steps=T,q=Q [--release …] (--delta D | --epsilon E) [--accountant …] [--json]
 //	dpopt calibrate --epsilon E --delta D [--sampling-rate Q] [--steps T] [--accountant exact|rdp|pld] [--json]
+//
+// train fits a linear classifier with differential privacy and reports its
+// test accuracy. Without data flags it trains on the built-in digits data set;
+// --dataset mnist reads MNIST (50 000 training images, 10 000 test images);
+// --train and --test read feature files (.npz, .npy, TFRecord, CSV), the test
+// file being used only for evaluation. Every feature row is L2-normalised
+// (after the fixed random ReLU map of --features rf2048, if chosen) and then
+// clipped to --clip (default 1), so that the sensitivities of the releases are
+// known. The defaults are --method fc --epsilon 1 --delta 1e-5 and each solver's
+// own hyper-parameter defaults, which work across ε without tuning. The noise
+// comes from the hardened, unseeded source unless --seed asks for a seeded,
+// replayable one (for research); the report records which, and the seed.
+// --out writes the model as .npz (arrays W and bias), --report the privacy
+// report as JSON, each through a temporary file renamed into place.
+//
+// sweep trains every method at every ε (and without noise, for the accuracy
+// ceiling) and prints a privacy–utility table of mean test accuracy; --plot
+// writes a PNG of accuracy against ε.
 //
 // account reports the privacy of a composition of Gaussian releases (each
 // possibly Poisson-subsampled and repeated): ε at a given δ, or δ at a given ε,
@@ -45,6 +68,8 @@ func usagef(format string, args ...any) error {
 const usage = `usage: dpopt <command> [flags]
 
 commands:
+  train      train a differentially private linear classifier (default: DP-FC on digits)
+  sweep      privacy–utility table (and plot) of several methods across ε
   account    privacy (ε at δ, or δ at ε) of a composition of Gaussian releases
   calibrate  smallest noise multiplier that meets a target (ε, δ)
 
@@ -59,6 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "train":
+		err = runTrain(args[1:], stdout, stderr)
+	case "sweep":
+		err = runSweep(args[1:], stdout, stderr)
 	case "account":
 		err = runAccount(args[1:], stdout)
 	case "calibrate":
@@ -69,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		err = usagef("unknown command %q (want account or calibrate)", args[0])
+		err = usagef("unknown command %q (want train, sweep, account or calibrate)", args[0])
 	}
 	return exitStatus(err, stderr)
 }
