@@ -36,10 +36,10 @@ const (
 // wrapped.
 func Calibrate(acc Accountant, build func(z float64) (Event, error), epsilon, delta float64) (float64, error) {
 	if acc == nil {
-		return 0, fmt.Errorf("accountant: calibrate: nil accountant")
+		return 0, nilParam("Accountant")
 	}
 	if build == nil {
-		return 0, fmt.Errorf("accountant: calibrate: nil event builder")
+		return 0, nilParam("build")
 	}
 	if !(epsilon > 0) || math.IsInf(epsilon, 1) {
 		return 0, &ParamError{Param: "Epsilon", Value: epsilon, Reason: "target must be positive and finite"}

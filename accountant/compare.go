@@ -21,7 +21,7 @@ type Comparison struct {
 // the Comparison; Compare itself fails only for an invalid e or delta.
 func Compare(e Event, delta float64, accs ...Accountant) ([]Comparison, error) {
 	if e == nil {
-		return nil, fmt.Errorf("accountant: compare: nil event")
+		return nil, nilParam("Event")
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err
@@ -40,7 +40,7 @@ func Compare(e Event, delta float64, accs ...Accountant) ([]Comparison, error) {
 	out := make([]Comparison, 0, len(accs))
 	for _, acc := range accs {
 		if acc == nil {
-			return nil, fmt.Errorf("accountant: compare: nil accountant")
+			return nil, nilParam("Accountant")
 		}
 		eps, err := acc.Epsilon(e, delta)
 		out = append(out, Comparison{Accountant: acc.Name(), Epsilon: eps, Err: err})

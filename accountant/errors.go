@@ -3,6 +3,7 @@ package accountant
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // ErrBudgetExceeded is returned, wrapped, when a release would make the privacy
@@ -30,4 +31,10 @@ type ParamError struct {
 // Error implements error.
 func (e *ParamError) Error() string {
 	return fmt.Sprintf("dpopt: invalid %s = %v: %s", e.Param, e.Value, e.Reason)
+}
+
+// nilParam reports a nil argument (an event, an accountant, a builder) as a
+// *ParamError, as optim reports a nil dp.Source; its Value is NaN.
+func nilParam(param string) error {
+	return &ParamError{Param: param, Value: math.NaN(), Reason: "must not be nil"}
 }

@@ -33,7 +33,7 @@ func (GDP) Name() string { return "exact" }
 // full-batch Gaussian releases (see GDP), or an error wrapping ErrUnsupported.
 func Mu(e Event) (float64, error) {
 	if e == nil {
-		return 0, fmt.Errorf("accountant: nil event")
+		return 0, nilParam("Event")
 	}
 	if err := e.Validate(); err != nil {
 		return 0, err

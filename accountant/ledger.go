@@ -64,7 +64,7 @@ func NewLedger(budget Budget, acc Accountant) (*Ledger, error) {
 		return nil, err
 	}
 	if acc == nil {
-		return nil, fmt.Errorf("accountant: ledger: nil accountant")
+		return nil, nilParam("Accountant")
 	}
 	return &Ledger{budget: budget, acc: acc, keys: make(map[string]int), now: time.Now}, nil
 }
@@ -106,7 +106,7 @@ func (l *Ledger) total(e Event) (Event, string, error) {
 // epsilonWith returns the ε the ledger would have spent with e added.
 func (l *Ledger) epsilonWith(e Event) (float64, string, error) {
 	if e == nil {
-		return 0, "", fmt.Errorf("accountant: ledger: nil event")
+		return 0, "", nilParam("Event")
 	}
 	if err := e.Validate(); err != nil {
 		return 0, "", err

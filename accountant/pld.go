@@ -161,7 +161,7 @@ func (a PLD) check(e Event) error {
 		return &ParamError{Param: "MaxGridPoints", Value: float64(a.MaxGridPoints), Reason: "must be non-negative"}
 	}
 	if e == nil {
-		return errors.New("accountant: pld: nil event")
+		return nilParam("Event")
 	}
 	return e.Validate()
 }

@@ -94,7 +94,7 @@ func (r RDP) Curve(e Event) ([]float64, error) {
 		return nil, err
 	}
 	if e == nil {
-		return nil, fmt.Errorf("accountant: nil event")
+		return nil, nilParam("Event")
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err
