@@ -255,6 +255,11 @@ func (l *Ledger) UnmarshalJSON(data []byte) error {
 	if err := d.Decode(&j); err != nil {
 		return fmt.Errorf("accountant: ledger: %w", err)
 	}
+	// Anything after the ledger (a second ledger appended to the file, say)
+	// would be spending silently ignored: refuse it.
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("accountant: ledger: trailing data after the ledger")
+	}
 	if j.Version != ledgerVersion {
 		return fmt.Errorf("accountant: ledger: unsupported version %d", j.Version)
 	}
