@@ -357,11 +357,12 @@ type sampler struct {
 }
 
 // newSampler returns a sampler at rate q ∈ (0, 1): each row is included with
-// probability ⌊q·2⁵³⌉/2⁵³, q to within 2⁻⁵⁴.
+// probability ⌊q·2⁵³⌋/2⁵³, which is within 2⁻⁵³ of q and never above it, so
+// accounting at q is never optimistic (ε grows with the sampling rate).
 func newSampler(d *Data, q float64) sampler {
 	b := int(math.Ceil(q * float64(d.X.Rows)))
 	return sampler{
-		thresh: uint64(math.Round(math.Ldexp(q, 53))),
+		thresh: uint64(math.Floor(math.Ldexp(q, 53))),
 		x:      make([]float32, 0, 2*b*d.X.Cols),
 		y:      make([]int, 0, 2*b),
 	}
