@@ -129,15 +129,42 @@ func LoadModel(path string) (*Model, error) {
 	}
 	r, err := npz.NewReader(bytes.NewReader(raw), int64(len(raw)))
 	if err != nil {
-		return nil, fmt.Errorf("optim: load model %s: %w", path, err)
+		return nil, fmt.Errorf("optim: load model %s: %w: %w", path, linalg.ErrFormat, err)
+	}
+	// numpy.savez names its entries "W.npy" and "bias.npy"; Save writes "W" and "bias".
+	entry := func(name string) string {
+		for _, k := range r.Keys() {
+			if k == name+".npy" {
+				return k
+			}
+		}
+		return name
+	}
+	// A header that claims more elements than the archive holds would make
+	// npz allocate them (and panic, or exhaust memory): check it first.
+	for _, name := range []string{entry("W"), entry("bias")} {
+		h := r.Header(name)
+		if h == nil {
+			continue // Read reports the missing array
+		}
+		n := int64(1)
+		for _, d := range h.Descr.Shape {
+			if d < 0 || (d > 0 && n > int64(len(raw))/int64(d)) {
+				return nil, fmt.Errorf("optim: load model %s: %s: shape %v larger than the file: %w", path, name, h.Descr.Shape, linalg.ErrFormat)
+			}
+			n *= int64(d)
+		}
+		if n > int64(len(raw))/8 {
+			return nil, fmt.Errorf("optim: load model %s: %s: shape %v larger than the file: %w", path, name, h.Descr.Shape, linalg.ErrFormat)
+		}
 	}
 	var w mat.Dense
-	if err := r.Read("W", &w); err != nil {
-		return nil, fmt.Errorf("optim: load model %s: W: %w", path, err)
+	if err := r.Read(entry("W"), &w); err != nil {
+		return nil, fmt.Errorf("optim: load model %s: W: %w: %w", path, linalg.ErrFormat, err)
 	}
 	var bias []float64
-	if err := r.Read("bias", &bias); err != nil {
-		return nil, fmt.Errorf("optim: load model %s: bias: %w", path, err)
+	if err := r.Read(entry("bias"), &bias); err != nil {
+		return nil, fmt.Errorf("optim: load model %s: bias: %w: %w", path, linalg.ErrFormat, err)
 	}
 	m := &Model{W: &w, Bias: bias}
 	if w.IsEmpty() {
