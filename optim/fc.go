@@ -188,20 +188,43 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 	if err != nil {
 		return nil, err
 	}
-	n, dim, k := d.X.Rows, d.X.Cols, d.Classes
-	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("optim: DP-FC: %w", err) }
-
+	n, k := d.X.Rows, d.Classes
 	x, err := clipped(d, s.ClipNorm)
 	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
 	g, err := linalg.Gram(x, s.Workers)
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
+	loss := s.loss()
+	var batch losses.Batch
+	gradSum := func(_ context.Context, w, grad *mat.Dense) (float64, error) {
+		if err := loss.Eval(&batch, x, d.Labels, w, nil, s.Workers); err != nil {
+			return 0, err
+		}
+		if err := batch.ClipSum(grad, nil, s.GradClipNorm, s.Workers); err != nil {
+			return 0, err
+		}
+		return batch.Loss, nil
+	}
+	return s.descend(ctx, r, g, n, k, gradSum, start)
+}
+
+// fcGradSum sets grad (K×d) to the sum over all n examples of the clipped
+// per-example gradients of FC's loss at w, and returns the summed loss.
+type fcGradSum func(ctx context.Context, w, grad *mat.Dense) (float64, error)
+
+// descend releases the Gram g of the n clipped rows, factors the
+// preconditioner and takes the steps, with the gradient sums of gradSum: the
+// part of DP-FC after the Gram's pass over the data, shared by Solve and
+// SolveStream.
+func (s *FC) descend(ctx context.Context, r *run, g *mat.SymDense, n, k int, gradSum fcGradSum, start time.Time) (*Result, error) {
+	dim := g.SymmetricDim()
+	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("optim: DP-FC: %w", err) }
 	if err := r.releaseSym(0, g); err != nil {
 		return fail(err)
 	}
@@ -222,25 +245,22 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 		return fail(fmt.Errorf("factoring the preconditioner (λ = %g): %w", lambda, err))
 	}
 
-	steps, eta, loss := s.steps(), s.learningRate(), s.loss()
+	steps, eta := s.steps(), s.learningRate()
 	w := mat.NewDense(k, dim, nil)
 	grad := mat.NewDense(k, dim, nil)
-	var batch losses.Batch
 	rep := &Report{Method: "fc", N: n, Dim: dim, Classes: k, Steps: make([]Step, 0, steps)}
 	for t := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
 		}
-		if err := loss.Eval(&batch, x, d.Labels, w, nil, s.Workers); err != nil {
-			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
-		}
-		if err := batch.ClipSum(grad, nil, s.GradClipNorm, s.Workers); err != nil {
+		lossSum, err := gradSum(ctx, w, grad)
+		if err != nil {
 			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
 		}
 		if err := r.releaseDense(1, grad); err != nil {
 			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
 		}
-		rep.Steps = append(rep.Steps, Step{Loss: batch.Loss / float64(n), GradNorm: mat.Norm(grad, 2), Batch: n})
+		rep.Steps = append(rep.Steps, Step{Loss: lossSum / float64(n), GradNorm: mat.Norm(grad, 2), Batch: n})
 		if s.WeightDecay > 0 {
 			grad.Add(grad, scaledDense(s.WeightDecay, w))
 		}

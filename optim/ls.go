@@ -151,6 +151,12 @@ func (s *LS) solveGlobal(ctx context.Context, d *Data, r *run) (*mat.Dense, erro
 	if err != nil {
 		return nil, err
 	}
+	return s.fromStats(ctx, st, d.X.Rows, r)
+}
+
+// fromStats releases the statistics st of n clipped rows and solves: the
+// global form after the pass over the data, shared by Solve and SolveStream.
+func (s *LS) fromStats(ctx context.Context, st *linalg.Stats, n int, r *run) (*mat.Dense, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
@@ -165,7 +171,7 @@ func (s *LS) solveGlobal(ctx context.Context, d *Data, r *run) (*mat.Dense, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
-	a, err := regularized(g, s.ridge(d.X.Rows, d.X.Cols, s.sigmaG(r)), r.private)
+	a, err := regularized(g, s.ridge(n, st.Dim(), s.sigmaG(r)), r.private)
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
@@ -189,7 +195,6 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 		byClass[y] = append(byClass[y], x.Row(i)...)
 	}
 	grams := make([]*mat.SymDense, k)
-	total := mat.NewSymDense(dim, nil)
 	for l := range k {
 		grams[l] = mat.NewSymDense(dim, nil)
 		if rows := len(byClass[l]) / dim; rows > 0 {
@@ -198,6 +203,19 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 			}
 		}
 	}
+	st, err := clippedStats(d, s.ClipNorm)
+	if err != nil {
+		return nil, err
+	}
+	return s.fromClassGrams(ctx, grams, st.ClassSums(), d.X.Rows, r)
+}
+
+// fromClassGrams releases the per-class Grams and class sums (K×d) of n
+// clipped rows and solves: the per-class form after the pass over the data,
+// shared by Solve and SolveStream.
+func (s *LS) fromClassGrams(ctx context.Context, grams []*mat.SymDense, sums *mat.Dense, n int, r *run) (*mat.Dense, error) {
+	k, dim := len(grams), grams[0].SymmetricDim()
+	total := mat.NewSymDense(dim, nil)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
@@ -212,11 +230,6 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 		}
 		total.AddSym(total, grams[l])
 	}
-	st, err := clippedStats(d, s.ClipNorm)
-	if err != nil {
-		return nil, err
-	}
-	sums := st.ClassSums()
 	if err := r.releaseDense(1, sums); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
@@ -229,7 +242,7 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
 	// The noise in Ĝ_l has σ_G; in α·Ĝ it has α·√K·σ_G.
-	lambda := s.ridge(d.X.Rows, dim, s.sigmaG(r)*math.Sqrt(1+alpha*alpha*float64(k)))
+	lambda := s.ridge(n, dim, s.sigmaG(r)*math.Sqrt(1+alpha*alpha*float64(k)))
 	w := mat.NewDense(k, dim, nil)
 	for l := range k {
 		if err := ctx.Err(); err != nil {
