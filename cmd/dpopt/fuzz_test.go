@@ -9,7 +9,8 @@ import (
 
 // fuzzArgs splits a fuzzed command line into arguments at '|' and prefixes
 // the command. It reports false for command lines too slow for a fuzz
-// execution: any integer above 10 000 (steps, counts) in an argument.
+// execution: any integer above 10 000 (steps, counts) in an argument, or a
+// sampling rate strictly between 0 and 1.
 func fuzzArgs(calibrate bool, line string) ([]string, bool) {
 	cmd := "account"
 	if calibrate {
@@ -24,6 +25,28 @@ func fuzzArgs(calibrate bool, line string) ([]string, bool) {
 			if n, err := strconv.ParseFloat(strings.TrimSpace(tok), 64); err == nil && strings.IndexFunc(tok, func(r rune) bool { return r == '.' || r == 'e' || r == 'E' }) < 0 && (n > 10_000 || n < -10_000) {
 				return nil, false
 			}
+		}
+	}
+	// Subsampled accounting (q in (0, 1)) takes seconds and hundreds of MB
+	// per call under PLD: too slow for fuzzing, and not about flag parsing.
+	for i, a := range args {
+		var v string
+		switch {
+		case strings.Contains(a, "sampling-rate="):
+			_, v, _ = strings.Cut(a, "=")
+		case strings.Contains(a, "sampling-rate") && i+1 < len(args):
+			v = args[i+1]
+		case strings.Contains(a, "q="):
+			for _, kv := range strings.Split(a, ",") {
+				if k, val, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == "q" {
+					if q, err := strconv.ParseFloat(val, 64); err == nil && q > 0 && q < 1 {
+						return nil, false
+					}
+				}
+			}
+		}
+		if q, err := strconv.ParseFloat(v, 64); err == nil && q > 0 && q < 1 {
+			return nil, false
 		}
 	}
 	return args, true
