@@ -46,6 +46,8 @@ import (
 // Cost: n·d² for the Gram, d³ for the projection and the factorisation, then
 // per step 2·n·d·K for the loss and the clipped sum and d²·K for the solve.
 // Memory: a clipped copy of the features (n·d float32) and a few d×d matrices.
+// SolveStream instead reads the rows from disk once per pass, one block at a
+// time, in memory independent of n (see StreamData).
 type FC struct {
 	Privacy
 	// ClipNorm is the L2 norm C each feature row is clipped to. Required.

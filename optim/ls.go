@@ -30,6 +30,8 @@ import (
 //
 // Adjacency is add/remove one example. One pass over the data: cost n·d² for
 // the Gram, d³ for the projection and the factorisation, d²K for the solve.
+// SolveStream makes that pass over rows read from disk one block at a time,
+// in memory independent of n (see StreamData).
 type LS struct {
 	Privacy
 	// ClipNorm is the L2 norm C each feature row is clipped to. Required.

@@ -337,3 +337,22 @@ func TestStreamBadParams(t *testing.T) {
 		})
 	}
 }
+
+func TestStreamHeaderN(t *testing.T) {
+	data, path := stSynthetic(t, 300, 8, 3, ".npz")
+	s := &FC{Privacy: Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 1, GradClipNorm: 1, Steps: 2}
+	for _, n := range []int{299, 301} {
+		l := stLedger(t)
+		sd := FileData(path, features.Options{Classes: data.Classes})
+		sd.N = n
+		res, err := s.SolveStream(context.Background(), sd, l, dp.NewSeededSource(1))
+		require.Nil(t, res)
+		require.ErrorIs(t, err, linalg.ErrShape, "N = %d for a file of 300 rows", n)
+		require.Empty(t, l.Entries())
+	}
+	sd := FileData(path, features.Options{Classes: data.Classes})
+	sd.N = 300
+	res, err := s.SolveStream(context.Background(), sd, nil, dp.NewSeededSource(1))
+	require.NoError(t, err)
+	require.Equal(t, 300, res.Report.N)
+}
