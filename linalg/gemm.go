@@ -7,18 +7,17 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
-// gemmBlockRows is the number of rows of a Matrix32 converted to float64 and
-// handed to one blas64.Gemm call by MulXWt and MulRtX. The partition of rows
-// into blocks depends on this constant and the row count alone, never on the
-// number of workers, which is what makes results bit-identical for any
-// workers count. 256 rows keep a converted block of a d = 1664 matrix at
-// 3.4 MB and the per-block reduction of MulRtX (K·d additions) at 1/512 of
-// the block's multiply-adds.
+// gemmBlockRows is the number of rows of X summed as one block by MulRtX
+// (each block's product is summed from zero, and the blocks are added in
+// order), the rows per task of RowNorms, and the rows per BLAS call when an
+// installed BLAS does the products. The partition depends on this constant
+// and the row count alone, never on the number of workers, which is what
+// makes results bit-identical for any workers count. 256 rows keep a packed
+// 12-feature panel at 24 KiB, in L1.
 const gemmBlockRows = 256
 
 // gemmResolveWorkers maps the workers argument to a goroutine count no larger
@@ -72,21 +71,6 @@ func gemmParallel(tasks, workers int, task func(t, worker int) error) error {
 	return nil
 }
 
-// gemmConvertRows converts rows [i0, i1) of x into buf (row-major, stride
-// x.Cols) and reports a non-finite or too large entry.
-func gemmConvertRows(buf []float64, x *Matrix32, i0, i1 int) error {
-	src := x.Data[i0*x.Cols : i1*x.Cols]
-	buf = buf[:len(src)]
-	for j, v := range src {
-		f := float64(v)
-		if !(math.Abs(f) <= MaxAbs) { // also catches NaN
-			return fmt.Errorf("linalg: entry (%d, %d) = %v: %w", i0+j/x.Cols, j%x.Cols, v, ErrNonFinite)
-		}
-		buf[j] = f
-	}
-	return nil
-}
-
 // gemmCheckMatrix32 checks that x is non-empty and consistent.
 func gemmCheckMatrix32(name string, x *Matrix32) error {
 	if x == nil || x.Rows <= 0 || x.Cols <= 0 {
@@ -133,21 +117,63 @@ func gemmPrepareDst(dst *mat.Dense, r, c int, inputs ...*mat.Dense) (blas64.Gene
 	return dst.RawMatrix(), nil
 }
 
+// gemmUseAsm selects the assembly kernels; tests switch it off to test the
+// pure-Go kernels on the same machine.
+var gemmUseAsm = gemmHasAsm
+
+// gemmKernel runs one register tile with the selected kernel.
+func gemmKernel(useAsm bool, k int, a []float64, ia, sa int, b, c []float64, ldc int) {
+	if useAsm {
+		gemmKernelAsm(k, a, ia, sa, b, c, ldc)
+	} else {
+		gemmKernelGo(k, a, ia, sa, b, c, ldc)
+	}
+}
+
+// gemmConv converts src into dst with the selected routine; see gemmConvGo.
+func gemmConv(useAsm bool, dst []float64, src []float32) (float64, bool) {
+	if useAsm {
+		return gemmConvAsm(dst, src)
+	}
+	return gemmConvGo(dst, src)
+}
+
 // MulXWt sets dst = X·Wᵀ, the n×K matrix of scores of a linear model with
 // weights W (K×d, one row per class) on the float32 rows of X (n×d).
 //
-// X is converted to float64 gemmBlockRows rows at a time and each block is
-// multiplied by one blas64.Gemm call, so a faster BLAS installed with
-// blas64.Use speeds MulXWt up. Blocks are spread over workers goroutines
-// (0 means GOMAXPROCS); every row of dst is computed by the same call for any
-// workers count, so the result is bit-identical for all of them (given a
-// BLAS that is deterministic for fixed shapes, as gonum's is).
+// The products are float64: X is converted exactly, chunk by chunk of rows
+// and gemmKC features, and multiplied by W with 4×12 register tiles (AVX2/FMA
+// assembly on amd64, pure Go elsewhere or with the purego build tag). Each
+// entry is the sum over the feature chunks, in order, of the chunk's fused
+// multiply-adds in feature order: its error is that of float64 summation of
+// d terms. Row blocks are spread over workers goroutines (0 means
+// GOMAXPROCS); every entry is computed the same way whatever the workers
+// count, so the result is bit-identical for all of them.
+//
+// If a BLAS other than gonum's has been installed with blas64.Use (see
+// UseOpenBLAS), MulXWt converts blocks of rows and calls its Dgemm instead.
 //
 // dst must be n×K or empty (then it is resized); it is overwritten and must
 // not share memory with w. MulXWt returns an error wrapping ErrEmpty,
 // ErrShape or ErrNonFinite for empty inputs, mismatched dimensions or a NaN,
 // ±Inf or over-large (|x| > MaxAbs) entry of X or W; dst is then unspecified.
 func MulXWt(dst *mat.Dense, x *Matrix32, w *mat.Dense, workers int) error {
+	return mulXWt(dst, nil, x, w, workers)
+}
+
+// MulXWtNorms is MulXWt that also sets norms[i] to ‖x_i‖, the Euclidean norm
+// of row i of X accumulated in float64, in the same pass over X. norms must
+// have length n (else ErrShape). The norms are bit-identical for any workers
+// count, but they are summed in a different order from RowNorms' and may
+// differ from it in the last bit.
+func MulXWtNorms(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers int) error {
+	if norms == nil {
+		return fmt.Errorf("linalg: nil norms: %w", ErrShape)
+	}
+	return mulXWt(dst, norms, x, w, workers)
+}
+
+func mulXWt(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers int) error {
 	if err := gemmCheckMatrix32("X", x); err != nil {
 		return err
 	}
@@ -159,43 +185,105 @@ func MulXWt(dst *mat.Dense, x *Matrix32, w *mat.Dense, workers int) error {
 	if wr.Cols != d {
 		return fmt.Errorf("linalg: X·Wᵀ with X %d×%d and W %d×%d: %w", n, d, wr.Rows, wr.Cols, ErrShape)
 	}
+	if norms != nil && len(norms) != n {
+		return fmt.Errorf("linalg: row norms of %d rows into %d values: %w", n, len(norms), ErrShape)
+	}
 	dr, err := gemmPrepareDst(dst, n, k, w)
 	if err != nil {
 		return err
 	}
-	blocks := (n + gemmBlockRows - 1) / gemmBlockRows
-	nw, err := gemmResolveWorkers(workers, blocks)
+	if gramUseBLAS() {
+		return mulXWtBLAS(dr, norms, x, wr, workers)
+	}
+	tasks := (n + gemmMB - 1) / gemmMB
+	nw, err := gemmResolveWorkers(workers, tasks)
 	if err != nil {
 		return err
 	}
-	bufs := make([][]float64, nw)
-	return gemmParallel(blocks, nw, func(b, g int) error {
-		i0 := b * gemmBlockRows
-		i1 := min(i0+gemmBlockRows, n)
-		if bufs[g] == nil {
-			bufs[g] = make([]float64, min(gemmBlockRows, n)*d)
+	useAsm := gemmUseAsm
+
+	// W packed in panels of 12 classes, feature-major: wp[p*12*d + 12r + j] =
+	// W[12p+j, r], zero for classes past K.
+	kp := (k + gemmNR - 1) / gemmNR
+	ldc := kp * gemmNR
+	wp := make([]float64, kp*gemmNR*d)
+	for l := range k {
+		p, j := l/gemmNR, l%gemmNR
+		panel := wp[p*gemmNR*d:]
+		for r, v := range wr.Data[l*wr.Stride : l*wr.Stride+d] {
+			panel[gemmNR*r+j] = v
 		}
-		if err := gemmConvertRows(bufs[g], x, i0, i1); err != nil {
-			return err
+	}
+
+	type scratch struct{ a, c, ss []float64 }
+	bufs := make([]scratch, nw)
+	mbMax := min(gemmMB, n)
+	mbPad := (mbMax + gemmMR - 1) / gemmMR * gemmMR
+	var bad atomic.Bool
+	_ = gemmParallel(tasks, nw, func(t, g int) error {
+		s := &bufs[g]
+		if s.a == nil {
+			s.a = make([]float64, mbPad*min(gemmKC, d))
+			s.c = make([]float64, mbPad*ldc)
+			s.ss = make([]float64, mbPad)
 		}
-		xb := blas64.General{Rows: i1 - i0, Cols: d, Stride: d, Data: bufs[g]}
-		cb := blas64.General{Rows: i1 - i0, Cols: k, Stride: dr.Stride, Data: dr.Data[i0*dr.Stride:]}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, xb, wr, 0, cb)
+		i0 := t * gemmMB
+		mb := min(gemmMB, n-i0)
+		mp := (mb + gemmMR - 1) / gemmMR * gemmMR
+		c := s.c[:mp*ldc]
+		clear(c)
+		ss := s.ss[:mb]
+		clear(ss)
+		for c0 := 0; c0 < d; c0 += gemmKC {
+			kc := min(gemmKC, d-c0)
+			a := s.a[:mp*kc]
+			for i := range mb {
+				row := x.Data[(i0+i)*d+c0 : (i0+i)*d+c0+kc]
+				v, ok := gemmConv(useAsm, a[i*kc:(i+1)*kc], row)
+				if !ok {
+					bad.Store(true)
+				}
+				ss[i] += v
+			}
+			clear(a[mb*kc:]) // zero rows padding the last register tile
+			for p := range kp {
+				b := wp[p*gemmNR*d+gemmNR*c0:]
+				for i := 0; i < mp; i += gemmMR {
+					gemmKernel(useAsm, kc, a[i*kc:], kc, 1, b, c[i*ldc+p*gemmNR:], ldc)
+				}
+			}
+		}
+		for i := range mb {
+			copy(dr.Data[(i0+i)*dr.Stride:(i0+i)*dr.Stride+k], c[i*ldc:i*ldc+k])
+			if norms != nil {
+				norms[i0+i] = math.Sqrt(ss[i])
+			}
+		}
 		return nil
 	})
+	if bad.Load() {
+		return x.Check() // reports the first bad entry, whichever goroutine met one
+	}
+	return nil
 }
 
 // MulRtX sets dst = Rᵀ·X, the K×d matrix Σ_i r_i x_iᵀ: with R (n×K) the
 // residuals of a linear model's loss on the float32 rows of X (n×d), it is
 // the gradient of the summed loss with respect to the weights.
 //
-// Rows are taken gemmBlockRows at a time: each block's product R_bᵀ·X_b is
-// computed by one blas64.Gemm call into its own buffer, and the partial
-// products are added into dst strictly in block order. Blocks are spread over
-// workers goroutines (0 means GOMAXPROCS), up to workers at a time, so the
-// extra memory is about workers·(K·d + gemmBlockRows·d) float64s; the result
-// is bit-identical for any workers count (given a BLAS that is deterministic
-// for fixed shapes, as gonum's is).
+// The products are float64: X is converted exactly and packed in panels of
+// 12 features, gemmBlockRows rows at a time, and multiplied with 4×12
+// register tiles (AVX2/FMA assembly on amd64, pure Go elsewhere or with the
+// purego build tag). Each entry is the sum over the row blocks, in order, of
+// the block's fused multiply-adds in row order: its error is that of float64
+// summation of n terms. The columns of dst are spread over workers
+// goroutines (0 means GOMAXPROCS), each of which reads every row; every entry
+// is computed the same way whatever the workers count, so the result is
+// bit-identical for all of them, and no partial sums need reducing.
+//
+// If a BLAS other than gonum's has been installed with blas64.Use (see
+// UseOpenBLAS), MulRtX calls its Dgemm on converted blocks of rows instead,
+// and adds the blocks' products in block order.
 //
 // dst must be K×d or empty (then it is resized); it is overwritten and must
 // not share memory with r. Errors are as for MulXWt, with R in place of W.
@@ -215,66 +303,105 @@ func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
 	if err != nil {
 		return err
 	}
-	blocks := (n + gemmBlockRows - 1) / gemmBlockRows
+	if err := gemmCheckR(rr, workers); err != nil {
+		return err
+	}
+	if gramUseBLAS() {
+		return mulRtXBLAS(dr, rr, x, workers)
+	}
+	useAsm := gemmUseAsm
+
+	// Classes in groups of 4, read in place from R; a last group of fewer
+	// than 4 classes is copied, zero-padded, to rt (n×4).
+	kg := (k + gemmMR - 1) / gemmMR
+	var rt []float64
+	if k%gemmMR != 0 {
+		l0 := (kg - 1) * gemmMR
+		rt = make([]float64, n*gemmMR)
+		for i := range n {
+			copy(rt[i*gemmMR:], rr.Data[i*rr.Stride+l0:i*rr.Stride+k])
+		}
+	}
+
+	// Feature panels of 12, split into tasks of pp panels. How the panels are
+	// split changes nothing in the arithmetic of any entry.
+	np := (d + gemmNR - 1) / gemmNR
+	nw, err := gemmResolveWorkers(workers, np)
+	if err != nil {
+		return err
+	}
+	pp := min(16, max(1, (np+4*nw-1)/(4*nw)))
+	tasks := (np + pp - 1) / pp
+	nw = min(nw, tasks)
+	ldc := pp * gemmNR
+	type scratch struct{ pack, c []float64 }
+	bufs := make([]scratch, nw)
+	kcMax := min(gemmBlockRows, n)
+	var bad atomic.Bool
+	_ = gemmParallel(tasks, nw, func(t, g int) error {
+		s := &bufs[g]
+		if s.pack == nil {
+			s.pack = make([]float64, pp*gemmNR*kcMax)
+			s.c = make([]float64, kg*gemmMR*ldc)
+		}
+		p0 := t * pp
+		p1 := min(p0+pp, np)
+		c0, c1 := p0*gemmNR, min(p1*gemmNR, d)
+		c := s.c
+		clear(c)
+		for i0 := 0; i0 < n; i0 += gemmBlockRows {
+			kb := min(gemmBlockRows, n-i0)
+			stride := gemmNR * kb
+			src := x.Data[i0*d+c0:]
+			var ok bool
+			if useAsm {
+				ok = gemmPackAsm(s.pack, src, kb, c1-c0, d, stride)
+			} else {
+				ok = gemmPackGo(s.pack, src, kb, c1-c0, d, stride)
+			}
+			if !ok {
+				bad.Store(true)
+			}
+			for q := range p1 - p0 {
+				b := s.pack[q*stride : (q+1)*stride]
+				for gi := range kg {
+					cc := c[gi*gemmMR*ldc+q*gemmNR:]
+					if rt != nil && gi == kg-1 {
+						gemmKernel(useAsm, kb, rt[i0*gemmMR:], 1, gemmMR, b, cc, ldc)
+					} else {
+						gemmKernel(useAsm, kb, rr.Data[i0*rr.Stride+gi*gemmMR:], 1, rr.Stride, b, cc, ldc)
+					}
+				}
+			}
+		}
+		for l := range k {
+			copy(dr.Data[l*dr.Stride+c0:l*dr.Stride+c1], c[l*ldc:l*ldc+c1-c0])
+		}
+		return nil
+	})
+	if bad.Load() {
+		return x.Check()
+	}
+	return nil
+}
+
+// gemmCheckR reports the first NaN or ±Inf entry of R, in row-major order.
+func gemmCheckR(rr blas64.General, workers int) error {
+	blocks := (rr.Rows + gemmBlockRows - 1) / gemmBlockRows
 	nw, err := gemmResolveWorkers(workers, blocks)
 	if err != nil {
 		return err
 	}
-	xbufs := make([][]float64, nw)
-	partials := make([][]float64, nw) // K×d, stride d
-	for g := range partials {
-		partials[g] = make([]float64, k*d)
-	}
-	for start := 0; start < blocks; start += nw {
-		end := min(start+nw, blocks)
-		// Slot j of this round holds block start+j, whichever goroutine runs it.
-		err := gemmParallel(end-start, nw, func(j, g int) error {
-			i0 := (start + j) * gemmBlockRows
-			i1 := min(i0+gemmBlockRows, n)
-			for i := i0; i < i1; i++ {
-				for l, v := range rr.Data[i*rr.Stride : i*rr.Stride+k] {
-					if math.IsNaN(v) || math.IsInf(v, 0) {
-						return fmt.Errorf("linalg: R(%d, %d) = %v: %w", i, l, v, ErrNonFinite)
-					}
+	return gemmParallel(blocks, nw, func(b, _ int) error {
+		for i := b * gemmBlockRows; i < min((b+1)*gemmBlockRows, rr.Rows); i++ {
+			for l, v := range rr.Data[i*rr.Stride : i*rr.Stride+rr.Cols] {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("linalg: R(%d, %d) = %v: %w", i, l, v, ErrNonFinite)
 				}
 			}
-			if xbufs[g] == nil {
-				xbufs[g] = make([]float64, min(gemmBlockRows, n)*d)
-			}
-			if err := gemmConvertRows(xbufs[g], x, i0, i1); err != nil {
-				return err
-			}
-			rb := blas64.General{Rows: i1 - i0, Cols: k, Stride: rr.Stride, Data: rr.Data[i0*rr.Stride:]}
-			xb := blas64.General{Rows: i1 - i0, Cols: d, Stride: d, Data: xbufs[g]}
-			pb := blas64.General{Rows: k, Cols: d, Stride: d, Data: partials[j]}
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, rb, xb, 0, pb)
-			return nil
-		})
-		if err != nil {
-			return err
 		}
-		// Reduce: each row of dst gets the round's partials added in block
-		// order. Rows are independent, so splitting them over goroutines
-		// changes nothing in the arithmetic.
-		first := start == 0
-		rounds := end - start
-		_ = gemmParallel(k, nw, func(l, _ int) error {
-			drow := dr.Data[l*dr.Stride : l*dr.Stride+d]
-			j0 := 0
-			if first {
-				copy(drow, partials[0][l*d:(l+1)*d])
-				j0 = 1
-			}
-			for j := j0; j < rounds; j++ {
-				prow := partials[j][l*d : (l+1)*d]
-				for c, v := range prow {
-					drow[c] += v
-				}
-			}
-			return nil
-		})
-	}
-	return nil
+		return nil
+	})
 }
 
 // RowNorms sets dst[i] to the Euclidean norm of row i of x, accumulated in

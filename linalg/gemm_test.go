@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -101,50 +102,202 @@ var gemmShapes = []struct{ n, d, k int }{
 	{gemmBlockRows + 1, 13, 10},
 	{3*gemmBlockRows + 17, 65, 3},
 	{1100, 70, 65},
+	{700, 300, 13},           // two feature chunks of MulXWt, a partial class panel
+	{129, 2*gemmKC + 8, 100}, // three chunks, K = 100 (a full last group of 4)
+	{gemmBlockRows + 3, 25, 1},
+}
+
+// gemmKernels are the kernels a test runs: pure Go always, and the assembly
+// kernel where this build and CPU have it.
+func gemmKernels() []bool {
+	if gemmHasAsm {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+func gemmSetAsm(t *testing.T, asm bool) {
+	old := gemmUseAsm
+	gemmUseAsm = asm
+	t.Cleanup(func() { gemmUseAsm = old })
 }
 
 func TestMulXWt(t *testing.T) {
-	for _, s := range gemmShapes {
-		t.Run(fmt.Sprintf("n=%d/d=%d/K=%d", s.n, s.d, s.k), func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(1, uint64(s.n*1000+s.d)))
-			x := gemmRandX(rnd, s.n, s.d)
-			w := gemmRandDense(rnd, s.k, s.d)
-			want, abs := gemmNaiveXWt(x, w)
-			var ref *mat.Dense
-			for _, workers := range []int{1, 2, 3, 0} {
-				var got mat.Dense // empty: resized by MulXWt
-				require.NoError(t, MulXWt(&got, x, w, workers))
-				gemmRequireClose(t, &got, want, abs)
-				if ref == nil {
-					ref = &got
-				} else if !mat.Equal(ref, &got) {
-					t.Errorf("workers=%d: result differs bitwise from workers=1", workers)
-				}
+	for _, asm := range gemmKernels() {
+		for _, s := range gemmShapes {
+			t.Run(fmt.Sprintf("asm=%v/n=%d/d=%d/K=%d", asm, s.n, s.d, s.k), func(t *testing.T) {
+				gemmSetAsm(t, asm)
+				testMulXWt(t, s.n, s.d, s.k)
+			})
+		}
+	}
+}
+
+func testMulXWt(t *testing.T, n, d, k int) {
+	rnd := rand.New(rand.NewPCG(1, uint64(n*1000+d)))
+	x := gemmRandX(rnd, n, d)
+	w := gemmRandDense(rnd, k, d)
+	want, abs := gemmNaiveXWt(x, w)
+	var ref *mat.Dense
+	var refNorms []float64
+	for _, workers := range []int{1, 2, 3, 0} {
+		var got mat.Dense // empty: resized by MulXWt
+		require.NoError(t, MulXWt(&got, x, w, workers))
+		gemmRequireClose(t, &got, want, abs)
+		if ref == nil {
+			ref = &got
+		} else if !mat.Equal(ref, &got) {
+			t.Errorf("workers=%d: result differs bitwise from workers=1", workers)
+		}
+		// MulXWtNorms: the same scores, bit for bit, and the row norms.
+		var got2 mat.Dense
+		norms := make([]float64, n)
+		require.NoError(t, MulXWtNorms(&got2, norms, x, w, workers))
+		if !mat.Equal(ref, &got2) {
+			t.Errorf("workers=%d: MulXWtNorms scores differ bitwise from MulXWt", workers)
+		}
+		for i := range n {
+			var s float64
+			for _, v := range x.Row(i) {
+				s += float64(v) * float64(v)
 			}
-		})
+			// Exact squares summed in another order: d·2⁻⁵³ relative, d ≤ 520.
+			if want := math.Sqrt(s); math.Abs(norms[i]-want) > 1e-13*want {
+				t.Fatalf("workers=%d: ‖x_%d‖ = %v, want %v", workers, i, norms[i], want)
+			}
+		}
+		if refNorms == nil {
+			refNorms = norms
+		}
+		require.Equal(t, refNorms, norms, "workers=%d: norms differ bitwise", workers)
 	}
 }
 
 func TestMulRtX(t *testing.T) {
-	for _, s := range gemmShapes {
-		t.Run(fmt.Sprintf("n=%d/d=%d/K=%d", s.n, s.d, s.k), func(t *testing.T) {
-			rnd := rand.New(rand.NewPCG(2, uint64(s.n*1000+s.d)))
-			x := gemmRandX(rnd, s.n, s.d)
-			r := gemmRandDense(rnd, s.n, s.k)
-			want, abs := gemmNaiveRtX(r, x)
-			var ref *mat.Dense
-			for _, workers := range []int{1, 2, 3, 0} {
-				got := mat.NewDense(s.k, s.d, nil)
-				got.Apply(func(int, int, float64) float64 { return math.NaN() }, got) // must be overwritten
-				require.NoError(t, MulRtX(got, r, x, workers))
-				gemmRequireClose(t, got, want, abs)
-				if ref == nil {
-					ref = got
-				} else if !mat.Equal(ref, got) {
-					t.Errorf("workers=%d: result differs bitwise from workers=1", workers)
+	for _, asm := range gemmKernels() {
+		for _, s := range gemmShapes {
+			t.Run(fmt.Sprintf("asm=%v/n=%d/d=%d/K=%d", asm, s.n, s.d, s.k), func(t *testing.T) {
+				gemmSetAsm(t, asm)
+				testMulRtX(t, s.n, s.d, s.k)
+			})
+		}
+	}
+}
+
+func testMulRtX(t *testing.T, n, d, k int) {
+	rnd := rand.New(rand.NewPCG(2, uint64(n*1000+d)))
+	x := gemmRandX(rnd, n, d)
+	r := gemmRandDense(rnd, n, k)
+	want, abs := gemmNaiveRtX(r, x)
+	var ref *mat.Dense
+	for _, workers := range []int{1, 2, 3, 0} {
+		got := mat.NewDense(k, d, nil)
+		got.Apply(func(int, int, float64) float64 { return math.NaN() }, got) // must be overwritten
+		require.NoError(t, MulRtX(got, r, x, workers))
+		gemmRequireClose(t, got, want, abs)
+		if ref == nil {
+			ref = got
+		} else if !mat.Equal(ref, got) {
+			t.Errorf("workers=%d: result differs bitwise from workers=1", workers)
+		}
+	}
+}
+
+// TestGemmKernel checks one register tile against loops in the kernel's
+// summation order: the assembly kernel bit for bit against fused
+// multiply-adds (math.FMA), the Go kernel against plain multiply-adds within
+// k·2⁻⁵³ relative to the sum of |products| (bitwise where the compiler does
+// not fuse, as on amd64, but other architectures may).
+func TestGemmKernel(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(11, 12))
+	for _, tc := range []struct{ k, ia, sa int }{{1, 1, 4}, {3, 5, 1}, {4, 7, 1}, {37, 1, 9}, {256, 256, 1}} {
+		a := make([]float64, (tc.k-1)*tc.sa+3*tc.ia+1)
+		b := make([]float64, gemmNR*tc.k)
+		for i := range a {
+			a[i] = rnd.NormFloat64()
+		}
+		for i := range b {
+			b[i] = rnd.NormFloat64()
+		}
+		const ldc = 15
+		c0 := make([]float64, 3*ldc+gemmNR)
+		for i := range c0 {
+			c0[i] = rnd.NormFloat64()
+		}
+		plain, fused, abs := slices.Clone(c0), slices.Clone(c0), make([]float64, len(c0))
+		for i := range gemmMR {
+			for j := range gemmNR {
+				var s, f, m float64
+				for r := range tc.k {
+					av, bv := a[r*tc.sa+i*tc.ia], b[gemmNR*r+j]
+					s += av * bv
+					f = math.FMA(av, bv, f)
+					m += math.Abs(av * bv)
+				}
+				plain[i*ldc+j] += s
+				fused[i*ldc+j] += f
+				abs[i*ldc+j] = m + math.Abs(c0[i*ldc+j])
+			}
+		}
+		name := fmt.Sprintf("k=%d/ia=%d/sa=%d", tc.k, tc.ia, tc.sa)
+		got := slices.Clone(c0)
+		gemmKernelGo(tc.k, a, tc.ia, tc.sa, b, got, ldc)
+		for i := range got {
+			if math.Abs(got[i]-plain[i]) > float64(tc.k+1)*0x1p-52*abs[i] {
+				t.Errorf("%s: Go kernel c[%d] = %v, want %v", name, i, got[i], plain[i])
+			}
+		}
+		if gemmHasAsm {
+			got := slices.Clone(c0)
+			gemmKernelAsm(tc.k, a, tc.ia, tc.sa, b, got, ldc)
+			if !slices.Equal(got, fused) {
+				t.Errorf("%s: assembly kernel differs from fused multiply-adds in order:\ngot  %v\nwant %v", name, got, fused)
+			}
+		}
+	}
+}
+
+// TestGemmConv checks the conversion with row norms: values exact, the
+// assembly and Go versions bit-identical, bad values found at any position.
+func TestGemmConv(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1, 7, 8, 9, 16, 31, 256} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(rnd.NormFloat64() * 1e3)
+		}
+		dst := make([]float64, n)
+		ss, ok := gemmConvGo(dst, src)
+		require.True(t, ok)
+		var want float64
+		for i, v := range src {
+			require.Equal(t, float64(v), dst[i])
+			want += float64(v) * float64(v)
+		}
+		if math.Abs(ss-want) > float64(n)*0x1p-53*want {
+			t.Errorf("n=%d: sum of squares %v, want %v", n, ss, want)
+		}
+		if gemmHasAsm {
+			dst2 := make([]float64, n)
+			ss2, ok2 := gemmConvAsm(dst2, src)
+			require.True(t, ok2)
+			require.Equal(t, dst, dst2, "n=%d: converted values", n)
+			require.Equal(t, math.Float64bits(ss), math.Float64bits(ss2), "n=%d: sum of squares", n)
+		}
+		for _, badv := range []float32{float32(math.NaN()), float32(math.Inf(1)), -2e30} {
+			for _, pos := range []int{0, n / 2, n - 1} {
+				s := slices.Clone(src)
+				s[pos] = badv
+				if _, ok := gemmConvGo(dst, s); ok {
+					t.Errorf("n=%d: Go conversion missed %v at %d", n, badv, pos)
+				}
+				if gemmHasAsm {
+					if _, ok := gemmConvAsm(dst, s); ok {
+						t.Errorf("n=%d: assembly conversion missed %v at %d", n, badv, pos)
+					}
 				}
 			}
-		})
+		}
 	}
 }
 
@@ -291,5 +444,54 @@ func BenchmarkMulRtX(b *testing.B) {
 			}
 			b.ReportMetric(2*float64(s.n*s.d*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestGemmPack checks the panel packing of MulRtX: exact values, zero
+// padding, the assembly and Go versions identical, bad values found.
+func TestGemmPack(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(15, 16))
+	for _, tc := range []struct{ rows, cols, ld int }{{1, 1, 1}, {3, 12, 20}, {5, 30, 31}, {17, 48, 50}} {
+		src := make([]float32, (tc.rows-1)*tc.ld+tc.cols)
+		for i := range src {
+			src[i] = float32(rnd.NormFloat64())
+		}
+		np := (tc.cols + gemmNR - 1) / gemmNR
+		stride := gemmNR * tc.rows
+		fill := func() []float64 {
+			d := make([]float64, np*stride)
+			for i := range d {
+				d[i] = math.NaN() // must be overwritten
+			}
+			return d
+		}
+		got := fill()
+		require.True(t, gemmPackGo(got, src, tc.rows, tc.cols, tc.ld, stride))
+		for r := range tc.rows {
+			for c := range np * gemmNR {
+				want := 0.0
+				if c < tc.cols {
+					want = float64(src[r*tc.ld+c])
+				}
+				if g := got[gemmNR*r+(c/gemmNR)*stride+c%gemmNR]; g != want {
+					t.Fatalf("%+v: (%d, %d) = %v, want %v", tc, r, c, g, want)
+				}
+			}
+		}
+		if gemmHasAsm {
+			got2 := fill()
+			require.True(t, gemmPackAsm(got2, src, tc.rows, tc.cols, tc.ld, stride))
+			require.Equal(t, got, got2)
+		}
+		for _, pos := range []int{0, len(src) - 1} {
+			s := slices.Clone(src)
+			s[pos] = float32(math.Inf(-1))
+			if gemmPackGo(fill(), s, tc.rows, tc.cols, tc.ld, stride) {
+				t.Errorf("%+v: Go packing missed -Inf at %d", tc, pos)
+			}
+			if gemmHasAsm && gemmPackAsm(fill(), s, tc.rows, tc.cols, tc.ld, stride) {
+				t.Errorf("%+v: assembly packing missed -Inf at %d", tc, pos)
+			}
+		}
 	}
 }
