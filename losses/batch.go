@@ -202,10 +202,8 @@ func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []flo
 	dst.Curvature = denseFor(dst.Curvature, &dst.cBuf, n, k)
 	dst.XNorms = grow(&dst.xnBuf, n)
 	dst.Norms = grow(&dst.normsBuf, n)
-	if err := linalg.RowNorms(dst.XNorms, x, nw); err != nil {
-		return fmt.Errorf("losses: %w", err)
-	}
-	if err := linalg.MulXWt(dst.R, x, w, nw); err != nil {
+	// One pass over X for the scores and the row norms.
+	if err := linalg.MulXWtNorms(dst.R, dst.XNorms, x, w, nw); err != nil {
 		return fmt.Errorf("losses: scores: %w", err)
 	}
 	rr, cr := dst.R.RawMatrix(), dst.Curvature.RawMatrix()

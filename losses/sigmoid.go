@@ -62,31 +62,28 @@ func (l Sigmoid) Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense
 	return eval(dst, x, labels, w, bias, l.FixedBias, workers, func(s, curv []float64, y int) float64 {
 		var loss float64
 		for c, v := range s {
-			sp, sn := sigma(v), sigma(-v) // σ(s), 1 − σ(s), each without cancellation
+			// One exponential and one logarithm per entry, without
+			// overflow or cancellation: with e = e^−|v| ∈ (0, 1],
+			// σ(|v|) = 1/(1+e), σ(−|v|) = e/(1+e) and
+			// softplus(±v) = log(1 + e^±v) = max(±v, 0) + log1p(e).
+			e := math.Exp(-math.Abs(v))
+			big := 1 / (1 + e)
+			small := e / (1 + e)
+			sp, sn := big, small // σ(v), 1 − σ(v) = σ(−v), each without cancellation
+			if !(v >= 0) {
+				sp, sn = small, big
+			}
+			l1 := math.Log1p(e)
 			if c == y {
-				loss += softplus(-v)
+				loss += max(-v, 0) + l1
 				s[c] = -sn
 				curv[c] = sp * sn
 			} else {
-				loss += alpha * softplus(v)
+				loss += alpha * (max(v, 0) + l1)
 				s[c] = alpha * sp
 				curv[c] = alpha * sp * sn
 			}
 		}
 		return loss
 	})
-}
-
-// sigma is the logistic function 1/(1 + e⁻ᶻ), without overflow.
-func sigma(z float64) float64 {
-	if z >= 0 {
-		return 1 / (1 + math.Exp(-z))
-	}
-	e := math.Exp(z)
-	return e / (1 + e)
-}
-
-// softplus is log(1 + eᶻ) = max(z, 0) + log1p(e^−|z|), without overflow.
-func softplus(z float64) float64 {
-	return max(z, 0) + math.Log1p(math.Exp(-math.Abs(z)))
 }
