@@ -206,7 +206,10 @@ func mulXWt(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers 
 	// W[12p+j, r], zero for classes past K.
 	kp := (k + gemmNR - 1) / gemmNR
 	ldc := kp * gemmNR
-	wp := make([]float64, kp*gemmNR*d)
+	wpp := gemmGet(kp * gemmNR * d)
+	defer gemmPut(wpp)
+	wp := *wpp
+	clear(wp)
 	for l := range k {
 		p, j := l/gemmNR, l%gemmNR
 		panel := wp[p*gemmNR*d:]
@@ -217,15 +220,20 @@ func mulXWt(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers 
 
 	type scratch struct{ a, c, ss []float64 }
 	bufs := make([]scratch, nw)
+	held := make([]*[]float64, 0, 3*nw)
+	defer func() { gemmPut(held...) }()
 	mbMax := min(gemmMB, n)
 	mbPad := (mbMax + gemmMR - 1) / gemmMR * gemmMR
 	var bad atomic.Bool
+	var mu sync.Mutex
 	_ = gemmParallel(tasks, nw, func(t, g int) error {
 		s := &bufs[g]
 		if s.a == nil {
-			s.a = make([]float64, mbPad*min(gemmKC, d))
-			s.c = make([]float64, mbPad*ldc)
-			s.ss = make([]float64, mbPad)
+			pa, pc, ps := gemmGet(mbPad*min(gemmKC, d)), gemmGet(mbPad*ldc), gemmGet(mbPad)
+			s.a, s.c, s.ss = *pa, *pc, *ps
+			mu.Lock()
+			held = append(held, pa, pc, ps)
+			mu.Unlock()
 		}
 		i0 := t * gemmMB
 		mb := min(gemmMB, n-i0)
@@ -317,7 +325,10 @@ func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
 	var rt []float64
 	if k%gemmMR != 0 {
 		l0 := (kg - 1) * gemmMR
-		rt = make([]float64, n*gemmMR)
+		prt := gemmGet(n * gemmMR)
+		defer gemmPut(prt)
+		rt = *prt
+		clear(rt)
 		for i := range n {
 			copy(rt[i*gemmMR:], rr.Data[i*rr.Stride+l0:i*rr.Stride+k])
 		}
@@ -336,13 +347,19 @@ func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
 	ldc := pp * gemmNR
 	type scratch struct{ pack, c []float64 }
 	bufs := make([]scratch, nw)
+	held := make([]*[]float64, 0, 2*nw)
+	defer func() { gemmPut(held...) }()
+	var mu sync.Mutex
 	kcMax := min(gemmBlockRows, n)
 	var bad atomic.Bool
 	_ = gemmParallel(tasks, nw, func(t, g int) error {
 		s := &bufs[g]
 		if s.pack == nil {
-			s.pack = make([]float64, pp*gemmNR*kcMax)
-			s.c = make([]float64, kg*gemmMR*ldc)
+			pk, pc := gemmGet(pp*gemmNR*kcMax), gemmGet(kg*gemmMR*ldc)
+			s.pack, s.c = *pk, *pc
+			mu.Lock()
+			held = append(held, pk, pc)
+			mu.Unlock()
 		}
 		p0 := t * pp
 		p1 := min(p0+pp, np)

@@ -1,5 +1,7 @@
 package linalg
 
+import "sync"
+
 // Tiles and blocks of MulXWt and MulRtX. The register tile is gemmMR×gemmNR
 // = 4×12 float64 (twelve 4-wide accumulators), computed by gemmKernelGo or its
 // AVX2/FMA version: the B operand is always a packed panel of 12 columns,
@@ -136,4 +138,32 @@ func gemmPackTailGo(dst []float64, src []float32, rows, cols, ld, stride int) bo
 		clear(out[len(rem):])
 	}
 	return ok
+}
+
+// gemmScratch recycles the packing and accumulation buffers of MulXWt and
+// MulRtX across calls, so that the many small products of minibatch DP-SGD
+// do not allocate (and zero) them each time. Buffers come back with
+// arbitrary contents: every user clears or overwrites what it reads.
+var gemmScratch sync.Pool
+
+// gemmGet returns a float64 slice of length n from gemmScratch.
+func gemmGet(n int) *[]float64 {
+	if p, ok := gemmScratch.Get().(*[]float64); ok {
+		if cap(*p) >= n {
+			*p = (*p)[:n]
+			return p
+		}
+		gemmScratch.Put(p)
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+// gemmPut returns buffers to gemmScratch.
+func gemmPut(ps ...*[]float64) {
+	for _, p := range ps {
+		if p != nil {
+			gemmScratch.Put(p)
+		}
+	}
 }
