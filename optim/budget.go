@@ -149,7 +149,9 @@ type run struct {
 
 // start validates the ledger and source and prepares a run of a solver whose
 // plan is kinds. A nil ledger is replaced by a fresh one whose budget is the
-// target; a non-private run refuses a ledger with a finite budget.
+// target; a non-private run refuses a ledger with a finite budget; a run whose
+// whole plan does not fit the ledger's remaining budget is refused before any
+// release.
 func (p Privacy) start(kinds []releaseKind, l *accountant.Ledger, src dp.Source) (*run, error) {
 	if src == nil {
 		return nil, &accountant.ParamError{Param: "Source", Value: math.NaN(), Reason: "a dp.Source is required (see dp.NewSeededSource, dp.NewSecureSource)"}
@@ -170,6 +172,12 @@ func (p Privacy) start(kinds []releaseKind, l *accountant.Ledger, src dp.Source)
 		if err != nil {
 			return nil, fmt.Errorf("optim: %w", err)
 		}
+	}
+	// Check the whole plan before the first release, so that a run the
+	// budget cannot afford records and releases nothing at all. Each release
+	// is still checked again when it is spent (another run may share l).
+	if _, err := l.Check(planEvent(kinds, z)); err != nil {
+		return nil, fmt.Errorf("optim: the planned releases do not fit the ledger's budget: %w", err)
 	}
 	return &run{ledger: l, src: src, kinds: kinds, z: z, acc: acc, private: true}, nil
 }

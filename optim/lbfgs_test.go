@@ -40,9 +40,11 @@ func lbfgsMinimum(t *testing.T, d *optim.Data, loss losses.Loss, bias []float64,
 	res, err := optimize.Minimize(p, make([]float64, k*dim),
 		&optimize.Settings{GradientThreshold: 1e-10, MajorIterations: 10000}, &optimize.LBFGS{})
 	// A line search that fails at the floating-point floor is not a failure
-	// when the gradient is already tiny: check the gradient itself.
+	// when the gradient is already tiny: check the gradient itself. With the
+	// objective wd-strongly convex, ‖x − x*‖ ≤ ‖∇f(x)‖/wd, so a gradient of
+	// 1e-7 puts L-BFGS within 2e-7 of the minimiser at wd = 0.5.
 	_, g := eval(res.X)
-	if gn := floats.Norm(g, 2); err != nil && gn > 1e-8 {
+	if gn := floats.Norm(g, 2); err != nil && gn > 1e-7 {
 		t.Fatalf("L-BFGS: %v (gradient norm %.3g)", err, gn)
 	}
 	return mat.NewDense(k, dim, res.X)
