@@ -20,7 +20,9 @@
 // (after the fixed random ReLU map of --features rf2048, if chosen) and then
 // clipped to --clip (default 1), so that the sensitivities of the releases are
 // known. The defaults are --method fc --epsilon 1 --delta 1e-5 and each solver's
-// own hyper-parameter defaults, which work across ε without tuning. The noise
+// own hyper-parameter defaults, which work across ε without tuning; DP-SGD,
+// whose optim.SGD has no default length or batch, takes 300 steps of
+// Poisson-sampled batches of expected size n/10 (accounted with PLD). The noise
 // comes from the hardened, unseeded source unless --seed asks for a seeded,
 // replayable one (for research); the report records which, and the seed.
 // --out writes the model as .npz (arrays W and bias), --report the privacy
