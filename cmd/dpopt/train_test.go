@@ -180,6 +180,9 @@ func TestTrainMethods(t *testing.T) {
 		{"rf2048", []string{"--method", "ls", "--features", "rf2048", "--non-private"}, 0, 0.9},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if testing.Short() && (c.name == "rf2048" || c.name == "sgd/poisson") {
+				t.Skip("about 2 s: skipped in short mode")
+			}
 			args := append([]string{"--seed", "1"}, c.args...)
 			if c.nz > 0 {
 				args = append(args, "--epsilon", "8")
