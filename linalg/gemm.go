@@ -379,15 +379,19 @@ func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
 			if !ok {
 				bad.Store(true)
 			}
-			for q := range p1 - p0 {
-				b := s.pack[q*stride : (q+1)*stride]
-				for gi := range kg {
-					cc := c[gi*gemmMR*ldc+q*gemmNR:]
-					if rt != nil && gi == kg-1 {
-						gemmKernel(useAsm, kb, rt[i0*gemmMR:], 1, gemmMR, b, cc, ldc)
-					} else {
-						gemmKernel(useAsm, kb, rr.Data[i0*rr.Stride+gi*gemmMR:], 1, rr.Stride, b, cc, ldc)
-					}
+			// Class groups outside, panels inside: the 4 columns of R a
+			// group reads (kb cache lines) stay in L1 while the task's
+			// panels (≤ 16·24 KiB) stream from L2. The other order re-reads
+			// the whole kb×K block of R per panel, which for K = 1000
+			// (2 MB per block) goes to memory.
+			for gi := range kg {
+				a, sa := rr.Data[i0*rr.Stride+gi*gemmMR:], rr.Stride
+				if rt != nil && gi == kg-1 {
+					a, sa = rt[i0*gemmMR:], gemmMR
+				}
+				for q := range p1 - p0 {
+					b := s.pack[q*stride : (q+1)*stride]
+					gemmKernel(useAsm, kb, a, 1, sa, b, c[gi*gemmMR*ldc+q*gemmNR:], ldc)
 				}
 			}
 		}
