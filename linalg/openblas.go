@@ -3,6 +3,7 @@
 package linalg
 
 import (
+	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/netlib/blas/netlib"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // UseOpenBLAS installs OpenBLAS, through gonum.org/v1/netlib's cgo bindings,
-// as the blas64 implementation of the whole program: gonum's mat and lapack64
+// as the blas64 and blas32 implementation of the whole program: gonum's mat and lapack64
 // and linalg's Gram, AddGram, Stats.Add, ProjectPSD, Cholesky and CG then run
 // on it. A library never does this by itself; call it once at the start of
 // main, before any concurrent use of gonum:
@@ -27,6 +28,11 @@ import (
 //	go build -tags openblas ./...
 //
 // OpenBLAS runs its own threads (OPENBLAS_NUM_THREADS); the workers argument
-// of Gram then only spreads the float32-to-float64 conversion. Calling
+// of Gram then only spreads the input checks. Gram then computes each block
+// of rows in float32 (Ssyrk), as numpy's X.T @ X does from float32, and adds
+// the blocks in float64; see Gram for the error this costs. Calling
 // blas64.Use with gonum.Implementation{} switches back to pure Go.
-func UseOpenBLAS() { blas64.Use(netlib.Implementation{}) }
+func UseOpenBLAS() {
+	blas64.Use(netlib.Implementation{})
+	blas32.Use(netlib.Implementation{})
+}
