@@ -1,0 +1,510 @@
+package benchmarks
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/dpopt/dpopt/accountant"
+	"github.com/dpopt/dpopt/dp"
+	"github.com/dpopt/dpopt/linalg"
+	"github.com/dpopt/dpopt/losses"
+	"github.com/dpopt/dpopt/optim"
+	"gonum.org/v1/gonum/mat"
+)
+
+// A shape is a feature matrix n×d with K classes. The ImageNet shape is a
+// 200 000-row slice of ImageNet-1k (n = 1 281 167) at d = 1280, K = 1000:
+// steps linear in n extrapolate by ×6.41; it is skipped under -short.
+type shape struct {
+	name    string
+	n, d, k int
+	large   bool
+}
+
+var shapes = []shape{
+	{"mnist", 60000, 784, 10, false},
+	{"cifar100", 50000, 768, 100, false},
+	{"imagenet", 200000, 1280, 1000, true},
+}
+
+func (s shape) String() string { return fmt.Sprintf("%s/n=%d/d=%d/K=%d", s.name, s.n, s.d, s.k) }
+
+// forShapes runs f as a sub-benchmark per shape, skipping the large ones
+// under -short.
+func forShapes(b *testing.B, f func(b *testing.B, s shape)) {
+	for _, s := range shapes {
+		b.Run(s.String(), func(b *testing.B) {
+			if s.large && testing.Short() {
+				b.Skip("large shape skipped under -short")
+			}
+			f(b, s)
+		})
+	}
+}
+
+// problem returns uniform [-1, 1) features scaled by 1/√d (rows of norm about
+// 0.58) and uniform labels, from rand.NewPCG(1, 2).
+func problem(n, d, k int) (*linalg.Matrix32, []int) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	x := linalg.NewMatrix32(n, d)
+	sc := 1 / math.Sqrt(float64(d))
+	for i := range x.Data {
+		x.Data[i] = float32((2*rnd.Float64() - 1) * sc)
+	}
+	labels := make([]int, n)
+	for i := range labels {
+		labels[i] = rnd.IntN(k)
+	}
+	return x, labels
+}
+
+// randDense returns an r×c matrix of N(0, σ²) entries from rand.NewPCG(3, 4).
+func randDense(r, c int, sigma float64) *mat.Dense {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	a := mat.NewDense(r, c, nil)
+	raw := a.RawMatrix()
+	for i := range raw.Data {
+		raw.Data[i] = sigma * rnd.NormFloat64()
+	}
+	return a
+}
+
+// timer reports, after a b.Loop loop, GFLOP/s (if flops > 0) and the CPU
+// seconds per operation summed over threads.
+type timer struct {
+	cpu0 time.Duration
+}
+
+func startTimer() timer { return timer{cpuTime()} }
+
+func (t timer) report(b *testing.B, flops float64) {
+	cpu := cpuTime() - t.cpu0
+	if flops > 0 {
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	}
+	if t.cpu0 > 0 {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	}
+}
+
+// BenchmarkXtX times linalg.Gram: XᵀX of float32 rows in float64. GFLOP/s
+// counts the full product, 2·n·d².
+func BenchmarkXtX(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		x, _ := problem(s.n, s.d, s.k)
+		t := startTimer()
+		for b.Loop() {
+			if _, err := linalg.Gram(x, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.report(b, 2*float64(s.n)*float64(s.d)*float64(s.d))
+	})
+}
+
+// BenchmarkStats times linalg.Stats.Add, the one pass of DP-LS over the data:
+// XᵀX and the per-class sums XᵀY (scatter-add by label) together. The XᵀY
+// part alone is BenchmarkClassSums in package linalg.
+func BenchmarkStats(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		x, labels := problem(s.n, s.d, s.k)
+		t := startTimer()
+		for b.Loop() {
+			st, err := linalg.NewStats(s.d, s.k)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := st.Add(x, labels); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.report(b, 2*float64(s.n)*float64(s.d)*float64(s.d))
+	})
+}
+
+// noisyCov returns XᵀX/n of the shape's features plus symmetric N(0, σ²)
+// noise with σ = 10⁻³·trace/d, so that it has negative eigenvalues to clamp.
+func noisyCov(s shape) *mat.SymDense {
+	x, _ := problem(min(s.n, 20000), s.d, s.k) // the spectrum, not n, matters here
+	g, err := linalg.Gram(x, 0)
+	if err != nil {
+		panic(err)
+	}
+	d := s.d
+	var tr float64
+	for i := range d {
+		tr += g.At(i, i)
+	}
+	sigma := 1e-3 * tr / float64(d)
+	rnd := rand.New(rand.NewPCG(5, 6))
+	a := mat.NewSymDense(d, nil)
+	for i := range d {
+		for j := i; j < d; j++ {
+			a.SetSym(i, j, g.At(i, j)+sigma*rnd.NormFloat64())
+		}
+	}
+	return a
+}
+
+// BenchmarkEighPSD times linalg.ProjectPSD: eigendecomposition of a noisy
+// d×d Gram and reconstruction with negative eigenvalues clamped to 0.
+func BenchmarkEighPSD(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		a := noisyCov(s)
+		t := startTimer()
+		for b.Loop() {
+			if _, err := linalg.ProjectPSD(a, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.report(b, 0)
+	})
+}
+
+// BenchmarkCholeskySolve times linalg.CholeskySolve of the PSD-projected,
+// ridge-regularised covariance with K right-hand sides. GFLOP/s counts
+// d³/3 + 2·d²·K.
+func BenchmarkCholeskySolve(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		a, err := linalg.ProjectPSD(noisyCov(s), 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var tr float64
+		for i := range s.d {
+			tr += a.At(i, i)
+		}
+		for i := range s.d {
+			a.SetSym(i, i, a.At(i, i)+1e-2*tr/float64(s.d))
+		}
+		rhs := randDense(s.d, s.k, 1)
+		t := startTimer()
+		for b.Loop() {
+			if _, err := linalg.CholeskySolve(a, rhs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		d, k := float64(s.d), float64(s.k)
+		t.report(b, d*d*d/3+2*d*d*k)
+	})
+}
+
+// BenchmarkGradStep times one full-batch clipped-gradient step on the
+// one-vs-all sigmoid loss with the paper's fixed bias, as DP-FC and
+// full-batch DP-SGD run it: losses.Sigmoid.Eval (scores X·Wᵀ and row norms in
+// one pass, residuals, gradient norms) then Batch.ClipSum ((c∘R)ᵀ·X), with
+// the clip norm at the median gradient norm. GFLOP/s counts the two GEMMs,
+// 4·n·d·K. The Batch is kept across iterations, as a solver keeps it across
+// steps.
+func BenchmarkGradStep(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		x, labels := problem(s.n, s.d, s.k)
+		w := randDense(s.k, s.d, 0.01)
+		loss := losses.Sigmoid{FixedBias: losses.PaperFixedBias}
+		var batch losses.Batch
+		if err := loss.Eval(&batch, x, labels, w, nil, 0); err != nil {
+			b.Fatal(err)
+		}
+		clip := median(batch.Norms)
+		grad := mat.NewDense(s.k, s.d, nil)
+		t := startTimer()
+		for b.Loop() {
+			if err := loss.Eval(&batch, x, labels, w, nil, 0); err != nil {
+				b.Fatal(err)
+			}
+			if err := batch.ClipSum(grad, nil, clip, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.report(b, 4*float64(s.n)*float64(s.d)*float64(s.k))
+	})
+}
+
+func median(v []float64) float64 {
+	return quickSelect(append([]float64(nil), v...), len(v)/2)
+}
+
+func quickSelect(s []float64, k int) float64 {
+	lo, hi := 0, len(s)-1
+	for lo < hi {
+		p := s[(lo+hi)/2]
+		i, j := lo, hi
+		for i <= j {
+			for s[i] < p {
+				i++
+			}
+			for s[j] > p {
+				j--
+			}
+			if i <= j {
+				s[i], s[j] = s[j], s[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return s[k]
+		}
+	}
+	return s[k]
+}
+
+// perExampleBatch is the batch size of the per-example comparison.
+const perExampleBatch = 1024
+
+// BenchmarkPerExample compares, on a batch of 1024 examples, the clipped
+// gradient sum by the norm identity (Eval + ClipSum: ‖r_i x_iᵀ‖ = ‖r_i‖‖x_i‖,
+// one GEMM) with materialising the per-example gradients: the B×K×d tensor
+// g_b = r_b x_bᵀ is written out (in chunks of at most 64 MiB, as numpy or
+// Opacus would hold it), then its norms, then the clipped sum Σ_b c_b g_b.
+// Both use the same residuals (one Eval). GFLOP/s counts the useful work of
+// the identity, 4·B·d·K, for both, so the rates compare directly.
+func BenchmarkPerExample(b *testing.B) {
+	for _, s := range shapes[:2] {
+		x, labels := problem(s.n, s.d, s.k)
+		xb := x.Slice(0, perExampleBatch)
+		yb := labels[:perExampleBatch]
+		w := randDense(s.k, s.d, 0.01)
+		loss := losses.Sigmoid{FixedBias: losses.PaperFixedBias}
+		var batch losses.Batch
+		if err := loss.Eval(&batch, xb, yb, w, nil, 0); err != nil {
+			b.Fatal(err)
+		}
+		clip := median(batch.Norms)
+		flops := 4 * float64(perExampleBatch*s.d*s.k)
+		name := fmt.Sprintf("%s/B=%d/d=%d/K=%d", s.name, perExampleBatch, s.d, s.k)
+		b.Run("method=identity/"+name, func(b *testing.B) {
+			grad := mat.NewDense(s.k, s.d, nil)
+			t := startTimer()
+			for b.Loop() {
+				if err := loss.Eval(&batch, xb, yb, w, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				if err := batch.ClipSum(grad, nil, clip, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			t.report(b, flops)
+		})
+		b.Run("method=materialised/"+name, func(b *testing.B) {
+			m := newMaterialiser(perExampleBatch, s.d, s.k)
+			t := startTimer()
+			for b.Loop() {
+				if err := loss.Eval(&batch, xb, yb, w, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				m.clipSum(xb, batch.R, clip)
+			}
+			t.report(b, flops)
+		})
+	}
+}
+
+// A materialiser computes the clipped gradient sum the naive way, holding
+// per-example gradients in a chunk×K×d tensor.
+type materialiser struct {
+	d, k, chunk int
+	g           []float64 // chunk×K×d
+	norms       []float64
+	sum         []float64 // K×d
+}
+
+func newMaterialiser(batch, d, k int) *materialiser {
+	chunk := batch
+	for chunk > 1 && chunk*k*d*8 > 64<<20 {
+		chunk /= 2
+	}
+	return &materialiser{d: d, k: k, chunk: chunk, g: make([]float64, chunk*k*d), norms: make([]float64, chunk), sum: make([]float64, k*d)}
+}
+
+// clipSum sets m.sum to Σ_b min(1, clip/‖g_b‖) g_b with g_b = r_b x_bᵀ.
+func (m *materialiser) clipSum(x *linalg.Matrix32, r *mat.Dense, clip float64) {
+	clear(m.sum)
+	kd := m.k * m.d
+	for c0 := 0; c0 < x.Rows; c0 += m.chunk {
+		nb := min(m.chunk, x.Rows-c0)
+		for b := range nb { // materialise
+			row, rb := x.Row(c0+b), r.RawRowView(c0+b)
+			gb := m.g[b*kd : (b+1)*kd]
+			for l, rl := range rb {
+				gl := gb[l*m.d : (l+1)*m.d]
+				for j, v := range row {
+					gl[j] = rl * float64(v)
+				}
+			}
+		}
+		for b := range nb { // norms
+			var ss float64
+			for _, v := range m.g[b*kd : (b+1)*kd] {
+				ss += v * v
+			}
+			m.norms[b] = math.Sqrt(ss)
+		}
+		for b := range nb { // clipped sum
+			c := 1.0
+			if m.norms[b] > clip {
+				c = clip / m.norms[b]
+			}
+			for j, v := range m.g[b*kd : (b+1)*kd] {
+				m.sum[j] += c * v
+			}
+		}
+	}
+}
+
+// BenchmarkDPSGDEpoch times one epoch of DP-SGD — Poisson sampling with
+// expected batch 256, n/256 steps, one-vs-all sigmoid with the paper's fixed
+// bias, clip norm 1, noise multiplier 1, plain SGD update — at the MNIST
+// shape. method=identity and method=materialised run the same
+// loop (same batches, same noise) and differ only in the clipped gradient
+// sum: Eval + ClipSum (norm identity, one GEMM) or per-example gradients
+// materialised, their norms, and the clipped sum. method=solver is optim.SGD
+// itself with RDP accounting (its default PLD calibration and report cost
+// seconds that do not depend on the gradient method).
+func BenchmarkDPSGDEpoch(b *testing.B) {
+	const batchSize = 256
+	for _, s := range shapes[:1] { // MNIST; the materialised CIFAR-100 epoch takes minutes
+		x, labels := problem(s.n, s.d, s.k)
+		steps := s.n / batchSize
+		name := fmt.Sprintf("%s/n=%d/d=%d/K=%d/B=%d/steps=%d", s.name, s.n, s.d, s.k, batchSize, steps)
+		for _, method := range []string{"identity", "materialised"} {
+			b.Run("method="+method+"/"+name, func(b *testing.B) {
+				e := newEpoch(x, labels, s.k, batchSize, method == "materialised")
+				t := startTimer()
+				for b.Loop() {
+					if err := e.run(steps); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t.report(b, 0)
+			})
+		}
+		b.Run("method=solver/"+name, func(b *testing.B) {
+			data := &optim.Data{X: x, Labels: labels, Classes: s.k}
+			sgd := &optim.SGD{
+				Privacy:      optim.Privacy{Epsilon: 1, Delta: 1e-5, Accountant: accountant.RDP{}},
+				Steps:        steps,
+				BatchSize:    batchSize,
+				GradClipNorm: 1,
+				Loss:         losses.Sigmoid{FixedBias: losses.PaperFixedBias},
+			}
+			t := startTimer()
+			for b.Loop() {
+				if _, err := sgd.Solve(context.Background(), data, nil, dp.NewSeededSource(1)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			t.report(b, 0)
+		})
+	}
+}
+
+// An epoch is a hand-written DP-SGD loop for BenchmarkDPSGDEpoch.
+type epoch struct {
+	x      *linalg.Matrix32
+	labels []int
+	k, bs  int
+	m      *materialiser // nil: norm identity
+	loss   losses.Sigmoid
+	w      *mat.Dense
+	grad   *mat.Dense
+	noise  []float64
+	idx    []int
+	xb     *linalg.Matrix32
+	yb     []int
+	batch  losses.Batch
+}
+
+func newEpoch(x *linalg.Matrix32, labels []int, k, bs int, materialise bool) *epoch {
+	e := &epoch{x: x, labels: labels, k: k, bs: bs, loss: losses.Sigmoid{FixedBias: losses.PaperFixedBias},
+		w: mat.NewDense(k, x.Cols, nil), grad: mat.NewDense(k, x.Cols, nil), noise: make([]float64, k*x.Cols),
+		xb: &linalg.Matrix32{Cols: x.Cols}}
+	if materialise {
+		e.m = newMaterialiser(2*bs, x.Cols, k)
+	}
+	return e
+}
+
+// run does steps DP-SGD steps from W = 0 with a fresh seeded source.
+func (e *epoch) run(steps int) error {
+	const z, clip = 1.0, 1.0
+	src := dp.NewSeededSource(1)
+	n, d := e.x.Rows, e.x.Cols
+	e.w.Zero()
+	q := float64(e.bs) / float64(n)
+	logq := math.Log1p(-q)
+	eta := 1.0 / float64(e.bs)
+	for range steps {
+		// Poisson sampling by geometric gaps: each example independently with
+		// probability q, in O(batch) draws.
+		e.idx = e.idx[:0]
+		for i := -1; ; {
+			u := (float64(src.Uint64()>>11) + 0.5) * 0x1p-53
+			i += 1 + int(math.Log(u)/logq)
+			if i >= n || i < 0 {
+				break
+			}
+			e.idx = append(e.idx, i)
+		}
+		e.xb.Rows, e.xb.Data, e.yb = len(e.idx), e.xb.Data[:0], e.yb[:0]
+		for _, i := range e.idx {
+			e.xb.Data = append(e.xb.Data, e.x.Row(i)...)
+			e.yb = append(e.yb, e.labels[i])
+		}
+		var sum []float64
+		if len(e.idx) == 0 {
+			e.grad.Zero()
+			sum = e.grad.RawMatrix().Data
+		} else {
+			if err := e.loss.Eval(&e.batch, e.xb, e.yb, e.w, nil, 0); err != nil {
+				return err
+			}
+			if e.m == nil {
+				if err := e.batch.ClipSum(e.grad, nil, clip, 0); err != nil {
+					return err
+				}
+				sum = e.grad.RawMatrix().Data
+			} else {
+				if len(e.idx) > e.m.chunk {
+					e.m = newMaterialiser(len(e.idx), d, e.k)
+				}
+				e.m.clipSum(e.xb, e.batch.R, clip)
+				sum = e.m.sum
+			}
+		}
+		src.Normal(e.noise)
+		w := e.w.RawMatrix().Data
+		for j, v := range e.noise {
+			w[j] -= eta * (sum[j] + z*clip*v)
+		}
+	}
+	return nil
+}
+
+// BenchmarkDPLS times DP-LS end to end on in-memory data with optim.LS at
+// (ε, δ) = (1, 10⁻⁵): clip the rows to norm 1, XᵀX and XᵀY in one pass,
+// symmetric noise on the Gram and Gaussian noise on XᵀY, PSD projection,
+// ridge, Cholesky solve for the K classes.
+func BenchmarkDPLS(b *testing.B) {
+	forShapes(b, func(b *testing.B, s shape) {
+		x, labels := problem(s.n, s.d, s.k)
+		data := &optim.Data{X: x, Labels: labels, Classes: s.k}
+		ls := &optim.LS{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 0.5}
+		t := startTimer()
+		for b.Loop() {
+			if _, err := ls.Solve(context.Background(), data, nil, dp.NewSeededSource(1)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t.report(b, 2*float64(s.n)*float64(s.d)*float64(s.d))
+	})
+}
