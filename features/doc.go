@@ -16,7 +16,7 @@
 //   - CSV files of numbers, with or without a header, the label in a column
 //     chosen by index or name;
 //
-// and writes .npz (through npyio) and TFRecord files.
+// and writes .npz and TFRecord files.
 //
 // Open returns a Stream that delivers row blocks in bounded memory, so that
 // sufficient statistics (linalg.Stats) or full-batch gradients can be

@@ -3,12 +3,11 @@ package features
 import (
 	"archive/zip"
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
 	"strings"
-
-	"codeberg.org/sbinet/npyio/npy"
 
 	"github.com/dpopt/dpopt/internal/atomicfile"
 	"github.com/dpopt/dpopt/linalg"
@@ -211,7 +210,7 @@ func newNPZStream(name string, r io.ReaderAt, size int64, o Options) (*arrayStre
 // WriteNPZ writes x as the float32 array "features" (shape (rows, cols))
 // and, unless labels is nil, labels as the int64 array "labels" (shape
 // (rows,)) to a .npz archive at path, readable by numpy.load. The entries
-// are stored uncompressed, as numpy.savez does, and encoded by npyio. The
+// are stored uncompressed, as numpy.savez does, in .npy format version 1.0. The
 // file is written to a temporary file and renamed, so path never holds a
 // partial archive.
 //
@@ -224,31 +223,48 @@ func WriteNPZ(path string, x *linalg.Matrix32, labels []int) error {
 	}
 	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
 		z := zip.NewWriter(w)
-		entry := func(name string, v any) error {
+		entry := func(name string, shape string, descr string, body func(w *bufio.Writer) error) error {
 			ew, err := z.CreateHeader(&zip.FileHeader{Name: name + ".npy", Method: zip.Store})
 			if err != nil {
 				return err
 			}
 			bw := bufio.NewWriterSize(ew, 1<<16)
-			if err := npy.Write(bw, v); err != nil {
+			if _, err := bw.Write(encodeNPYHeader(descr, shape)); err != nil {
+				return err
+			}
+			if err := body(bw); err != nil {
 				return err
 			}
 			return bw.Flush()
 		}
-		// npyio writes a slice of equal-length rows as a 2-D array.
-		rows := make([][]float32, x.Rows)
-		for i := range rows {
-			rows[i] = x.Row(i)
-		}
-		if err := entry("features", rows); err != nil {
+		// The payload is written directly in little-endian order: going
+		// through npyio's reflection cost about 5 µs a value (20 CPU-minutes
+		// for a 1 GB file).
+		err := entry("features", fmt.Sprintf("(%d, %d)", x.Rows, x.Cols), "<f4", func(w *bufio.Writer) error {
+			var buf [4]byte
+			for _, v := range x.Data {
+				binary.LittleEndian.PutUint32(buf[:], math.Float32bits(v))
+				if _, err := w.Write(buf[:]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("features: write %s: %w", path, err)
 		}
 		if labels != nil {
-			y := make([]int64, len(labels))
-			for i, l := range labels {
-				y[i] = int64(l)
-			}
-			if err := entry("labels", y); err != nil {
+			err := entry("labels", fmt.Sprintf("(%d,)", len(labels)), "<i8", func(w *bufio.Writer) error {
+				var buf [8]byte
+				for _, l := range labels {
+					binary.LittleEndian.PutUint64(buf[:], uint64(int64(l)))
+					if _, err := w.Write(buf[:]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
 				return fmt.Errorf("features: write %s: %w", path, err)
 			}
 		}
@@ -257,6 +273,23 @@ func WriteNPZ(path string, x *linalg.Matrix32, labels []int) error {
 		}
 		return nil
 	})
+}
+
+// encodeNPYHeader returns a version 1.0 .npy header for a C-ordered array of the
+// given dtype descr (e.g. "<f4") and shape (a Python tuple, e.g. "(3, 4)"),
+// padded with spaces and a newline so the data starts at a multiple of 64 bytes.
+func encodeNPYHeader(descr, shape string) []byte {
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape)
+	const prefix = 10 // magic (6), version (2), header length (2)
+	total := (prefix + len(dict) + 1 + 63) / 64 * 64
+	h := make([]byte, 0, total)
+	h = append(h, npyMagic+"\x01\x00"...)
+	h = binary.LittleEndian.AppendUint16(h, uint16(total-prefix))
+	h = append(h, dict...)
+	for len(h) < total-1 {
+		h = append(h, ' ')
+	}
+	return append(h, '\n')
 }
 
 // checkWrite validates data before it is written.
