@@ -60,6 +60,10 @@ type PLD struct {
 	// needs more points is refused with an error; the adaptive mode coarsens h
 	// instead, and refuses only when even h = (loss range)/MaxGridPoints fails.
 	MaxGridPoints int
+
+	// pilot makes the adaptive mode stop after its coarse pilot pass, whose
+	// answer is also a valid upper bound: Calibrate searches with it first.
+	pilot bool
 }
 
 // PLDDiscretization is how a PLD accountant puts a continuous privacy loss
@@ -260,8 +264,8 @@ func (a PLD) adaptive(dirs []pldDirection, qy pldQuery) (float64, error) {
 		pilots[i], hs[i] = r, h
 		scale = math.Max(scale, r.answer)
 	}
-	if qy.isEps && (math.IsInf(scale, 1) || scale == 0) {
-		return scale, nil
+	if a.pilot || qy.isEps && (math.IsInf(scale, 1) || scale == 0) {
+		return scale, nil // the pilot answers are valid upper bounds on their own
 	}
 	res := math.Inf(-1)
 	for i, d := range dirs {
