@@ -19,6 +19,34 @@ var ErrUnsupported = errors.New("accountant: event not supported by this account
 // under the chosen accountant).
 var ErrUnreachable = errors.New("accountant: privacy target unreachable")
 
+// ErrFormat is matched (errors.Is) by every error that reports a malformed
+// ledger or event encoding: bad JSON, unknown or missing fields, an unknown
+// event type or accountant, trailing data, an unsupported version. Invalid
+// values inside a well-formed encoding are *ParamError instead.
+var ErrFormat = errors.New("accountant: malformed ledger or event")
+
+// ErrUnknownAccountant is returned, wrapped, by AccountantByName for a name
+// no accountant is registered under.
+var ErrUnknownAccountant = errors.New("accountant: unknown accountant")
+
+// formatError marks err as a malformed encoding (ErrFormat) without
+// changing its message.
+type formatError struct{ err error }
+
+func (e *formatError) Error() string        { return e.err.Error() }
+func (e *formatError) Unwrap() error        { return e.err }
+func (e *formatError) Is(target error) bool { return target == ErrFormat }
+
+// asFormat returns err marked as ErrFormat, unless it is nil or reports an
+// invalid value (*ParamError), which keeps its own type.
+func asFormat(err error) error {
+	var pe *ParamError
+	if err == nil || errors.As(err, &pe) || errors.Is(err, ErrFormat) {
+		return err
+	}
+	return &formatError{err}
+}
+
 // A ParamError reports an invalid parameter, as fs.PathError reports a bad path.
 // It is the one typed parameter error of dpopt: the dp and optim packages return
 // it too, so callers can use errors.As with *accountant.ParamError everywhere.

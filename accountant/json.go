@@ -106,12 +106,13 @@ func nested(dst *json.RawMessage, e Event) error {
 // UnmarshalEvent decodes the tagged JSON form written by MarshalEvent. It is
 // meant for untrusted input: unknown types, unknown or missing fields,
 // trailing data, nesting deeper than MaxEventDepth or more than
-// MaxEventNodes nodes are errors, and the decoded event is validated.
+// MaxEventNodes nodes are errors matching ErrFormat, and the decoded event
+// is validated (invalid values give a *ParamError).
 func UnmarshalEvent(data []byte) (Event, error) {
 	nodes := 0
 	e, err := readEvent(data, 0, &nodes)
 	if err != nil {
-		return nil, err
+		return nil, asFormat(err)
 	}
 	if err := e.Validate(); err != nil {
 		return nil, fmt.Errorf("accountant: unmarshal: %w", err)

@@ -247,8 +247,14 @@ func (l *Ledger) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON implements json.Unmarshaler. It replaces l's contents with
 // the saved ledger, whose accountant must be registered, and recomputes the
 // ε spent. A saved history over its budget loads (it is the record of what
-// was released) but refuses every further Spend.
+// was released) but refuses every further Spend. A malformed encoding gives
+// an error matching ErrFormat; an invalid budget or event value a
+// *ParamError.
 func (l *Ledger) UnmarshalJSON(data []byte) error {
+	return asFormat(l.unmarshalJSON(data))
+}
+
+func (l *Ledger) unmarshalJSON(data []byte) error {
 	var j ledgerJSON
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
@@ -323,7 +329,7 @@ func ReadLedger(r io.Reader) (*Ledger, error) {
 		return nil, fmt.Errorf("accountant: ledger: %w", err)
 	}
 	l := new(Ledger)
-	if err := l.UnmarshalJSON(b); err != nil {
+	if err := l.UnmarshalJSON(b); err != nil { // errors match ErrFormat or are *ParamError
 		return nil, err
 	}
 	return l, nil

@@ -54,7 +54,7 @@ func AccountantByName(name string) (Accountant, error) {
 	acc, ok := registry.m[name]
 	registry.RUnlock()
 	if !ok {
-		return nil, fmt.Errorf("accountant: no accountant registered as %q", name)
+		return nil, fmt.Errorf("accountant: no accountant registered as %q: %w", name, ErrUnknownAccountant)
 	}
 	return acc, nil
 }

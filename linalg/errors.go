@@ -13,6 +13,9 @@ var (
 	ErrNonFinite = errors.New("linalg: non-finite value")
 	// ErrLabel: a class label outside [0, K).
 	ErrLabel = errors.New("linalg: label out of range")
+	// ErrParam: an invalid parameter of a linalg call (a negative workers
+	// count, a CG tolerance that is not positive and finite).
+	ErrParam = errors.New("linalg: invalid parameter")
 	// ErrNotPositiveDefinite: a factorisation or solve met a matrix that is not
 	// (numerically) positive definite.
 	ErrNotPositiveDefinite = errors.New("linalg: matrix not positive definite")

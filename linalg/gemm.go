@@ -24,7 +24,7 @@ const gemmBlockRows = 256
 // than the number of tasks: 0 means GOMAXPROCS, negative is an error.
 func gemmResolveWorkers(workers, tasks int) (int, error) {
 	if workers < 0 {
-		return 0, fmt.Errorf("linalg: workers = %d, want ≥ 0 (0 means GOMAXPROCS)", workers)
+		return 0, fmt.Errorf("linalg: workers = %d, want ≥ 0 (0 means GOMAXPROCS): %w", workers, ErrParam)
 	}
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)

@@ -98,7 +98,7 @@ func gramCheck(x *Matrix32) error {
 // GOMAXPROCS, negative is an error.
 func workerCount(workers int) (int, error) {
 	if workers < 0 {
-		return 0, fmt.Errorf("linalg: workers = %d, want ≥ 0 (0 means GOMAXPROCS)", workers)
+		return 0, fmt.Errorf("linalg: workers = %d, want ≥ 0 (0 means GOMAXPROCS): %w", workers, ErrParam)
 	}
 	if workers == 0 {
 		return runtime.GOMAXPROCS(0), nil

@@ -143,10 +143,10 @@ func CG(a *mat.SymDense, b *mat.Dense, tol float64, maxIter int) (*CGResult, err
 		return nil, fmt.Errorf("linalg: CG with a %d×%d matrix and %d×%d right-hand sides: %w", d, d, r, m, ErrShape)
 	}
 	if !(tol > 0) || math.IsInf(tol, 1) {
-		return nil, fmt.Errorf("linalg: CG tolerance %v, want positive and finite", tol)
+		return nil, fmt.Errorf("linalg: CG tolerance %v, want positive and finite: %w", tol, ErrParam)
 	}
 	if maxIter < 0 {
-		return nil, fmt.Errorf("linalg: CG iteration limit %d, want ≥ 0 (0 means 2·d)", maxIter)
+		return nil, fmt.Errorf("linalg: CG iteration limit %d, want ≥ 0 (0 means 2·d): %w", maxIter, ErrParam)
 	}
 	if maxIter == 0 {
 		maxIter = 2 * d

@@ -137,6 +137,9 @@ func (s *FC) loss() losses.Loss {
 }
 
 func (s *FC) validate() error {
+	if err := checkWorkers(s.Workers); err != nil {
+		return err
+	}
 	if err := positiveParam("ClipNorm", s.ClipNorm); err != nil {
 		return err
 	}

@@ -68,6 +68,9 @@ func (s *LS) kinds() []releaseKind {
 }
 
 func (s *LS) validate() error {
+	if err := checkWorkers(s.Workers); err != nil {
+		return err
+	}
 	if !(s.ClipNorm > 0) || math.IsInf(s.ClipNorm, 0) {
 		return &accountant.ParamError{Param: "ClipNorm", Value: s.ClipNorm, Reason: "must be positive and finite"}
 	}

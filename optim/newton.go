@@ -158,6 +158,9 @@ func newtonWorkingSet(n, d, k int) float64 {
 }
 
 func (s *Newton) validate() error {
+	if err := checkWorkers(s.Workers); err != nil {
+		return err
+	}
 	if err := positiveParam("ClipNorm", s.ClipNorm); err != nil {
 		return err
 	}

@@ -154,6 +154,9 @@ func (s *SGD) fixedBias() float64 {
 }
 
 func (s *SGD) validate() error {
+	if err := checkWorkers(s.Workers); err != nil {
+		return err
+	}
 	if s.Steps < 1 {
 		return &accountant.ParamError{Param: "Steps", Value: float64(s.Steps), Reason: "must be at least 1"}
 	}

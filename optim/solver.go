@@ -105,3 +105,11 @@ type Result struct {
 	Model  *Model
 	Report *Report
 }
+
+// checkWorkers rejects a negative Workers field (zero means GOMAXPROCS).
+func checkWorkers(w int) error {
+	if w < 0 {
+		return &accountant.ParamError{Param: "Workers", Value: float64(w), Reason: "must be at least 0 (0 means GOMAXPROCS)"}
+	}
+	return nil
+}

@@ -81,8 +81,7 @@ Run 'dpopt <command> -h' for the flags of a command.
 // run executes the command line args and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return exitStatus(usagef("no command given (run 'dpopt help' for the list)"), stderr)
 	}
 	var err error
 	switch args[0] {

@@ -153,7 +153,7 @@ func TestBadInputExitsTwoWithNothingOnStdout(t *testing.T) {
 			if out != "" {
 				t.Errorf("stdout %q, want nothing", out)
 			}
-			if c.args != nil && strings.Count(strings.TrimRight(errs, "\n"), "\n") != 0 {
+			if strings.Count(strings.TrimRight(errs, "\n"), "\n") != 0 {
 				t.Errorf("stderr has more than one line: %q", errs)
 			}
 		})

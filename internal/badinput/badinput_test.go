@@ -316,10 +316,10 @@ func linalgCases() []apiCase {
 		apiCase{name: "linalg/CG/indefinite", want: notPD, call: func(*testing.T) (any, error) {
 			return linalg.CG(symWith(3, 2, 2, -1), mat.NewDense(3, 1, []float64{0, 0, 1}), 1e-10, 0)
 		}},
-		apiCase{name: "linalg/CG/tol 0", want: param, gap: "linalg has no typed parameter error", call: func(*testing.T) (any, error) {
+		apiCase{name: "linalg/CG/tol 0", want: is(linalg.ErrParam), call: func(*testing.T) (any, error) {
 			return linalg.CG(spd(3), mat.NewDense(3, 1, []float64{1, 2, 3}), 0, 0)
 		}},
-		apiCase{name: "linalg/CG/tol NaN", want: param, gap: "linalg has no typed parameter error", call: func(*testing.T) (any, error) {
+		apiCase{name: "linalg/CG/tol NaN", want: is(linalg.ErrParam), call: func(*testing.T) (any, error) {
 			return linalg.CG(spd(3), mat.NewDense(3, 1, []float64{1, 2, 3}), math.NaN(), 0)
 		}},
 		apiCase{name: "linalg/CG/rhs rows", want: is(linalg.ErrShape), call: func(*testing.T) (any, error) {
@@ -637,7 +637,7 @@ func accountantCases() []apiCase {
 		{"trailing data", append(valid(func(map[string]any) {}), []byte(` {"x": 1}`)...), accFormat},
 	}
 	for _, c := range ledgers {
-		cs = append(cs, apiCase{name: "accountant/ReadLedger/" + c.name, want: c.want, gap: formatGap(c.want), call: func(*testing.T) (any, error) {
+		cs = append(cs, apiCase{name: "accountant/ReadLedger/" + c.name, want: c.want, call: func(*testing.T) (any, error) {
 			return accountant.ReadLedger(bytes.NewReader(c.data))
 		}})
 	}
@@ -656,11 +656,11 @@ func accountantCases() []apiCase {
 		{"null", `null`, accFormat},
 	}
 	for _, c := range events {
-		cs = append(cs, apiCase{name: "accountant/UnmarshalEvent/" + c.name, want: c.want, gap: formatGap(c.want), call: func(*testing.T) (any, error) {
+		cs = append(cs, apiCase{name: "accountant/UnmarshalEvent/" + c.name, want: c.want, call: func(*testing.T) (any, error) {
 			return accountant.UnmarshalEvent([]byte(c.data))
 		}})
 	}
-	cs = append(cs, apiCase{name: "accountant/AccountantByName/unknown", want: is(accountant.ErrUnsupported), gap: "accountant has no sentinel for an unknown accountant name", call: func(*testing.T) (any, error) {
+	cs = append(cs, apiCase{name: "accountant/AccountantByName/unknown", want: is(accountant.ErrUnknownAccountant), call: func(*testing.T) (any, error) {
 		return accountant.AccountantByName("laplace")
 	}})
 	return cs
@@ -984,9 +984,6 @@ func optimCases() []apiCase {
 			var l *accountant.Ledger
 			c := apiCase{name: "optim/" + sn + ".Solve/" + m.name, want: m.want, ledger: func() *accountant.Ledger { return l },
 				call: func(t *testing.T) (any, error) { return solve(s, goodData(), dp.NewSeededSource(1), &l)(t) }}
-			if _, fc := s.(*optim.FC); fc && m.name == "Workers<0" {
-				c.gap = "FC passes a negative Workers on to linalg, whose error has no type"
-			}
 			cs = append(cs, c)
 			if !m.solveOnly {
 				cs = append(cs, apiCase{name: "optim/" + sn + ".Plan/" + m.name, want: m.want, call: func(*testing.T) (any, error) { return s.Plan(dataN) }})
@@ -1477,7 +1474,7 @@ func cliCases() []cliCase {
 	data := func(name string, setup func(*testing.T, string), args ...string) {
 		cs = append(cs, cliCase{name: name, args: args, setup: setup, status: 1})
 	}
-	cs = append(cs, cliCase{name: "no command", status: 2, gap: "dpopt without a command prints its multi-line usage on stderr"})
+	cs = append(cs, cliCase{name: "no command", status: 2})
 	usage("unknown command", "fit")
 	for _, c := range []string{"account", "calibrate", "train", "audit"} {
 		usage(c+"/unknown flag", c, "--frobnicate")
@@ -1659,11 +1656,5 @@ func TestCLIBadInput(t *testing.T) {
 // accFormat wants an error from accountant for a malformed ledger or event.
 // accountant has no sentinel for malformed JSON (it wraps *json.SyntaxError
 // for bad syntax only), so these cases are taxonomy gaps.
-var accFormat = want{about: "an accountant error", as: func(err error) bool { return strings.HasPrefix(err.Error(), "accountant:") }}
+var accFormat = is(accountant.ErrFormat)
 
-func formatGap(w want) string {
-	if w.about == accFormat.about {
-		return "accountant has no sentinel for a malformed ledger or event"
-	}
-	return ""
-}
