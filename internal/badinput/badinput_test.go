@@ -1657,4 +1657,3 @@ func TestCLIBadInput(t *testing.T) {
 // accountant has no sentinel for malformed JSON (it wraps *json.SyntaxError
 // for bad syntax only), so these cases are taxonomy gaps.
 var accFormat = is(accountant.ErrFormat)
-
