@@ -135,6 +135,19 @@ func (c *calibrationCache) put(key string, s float64) {
 	c.m[key] = s
 }
 
+// plan is the body of every solver's Plan: the composition of the releases
+// kinds at the noise multipliers calibrated to p, for n ≥ 1 examples.
+func (p Privacy) plan(n int, kinds []releaseKind) (accountant.Event, error) {
+	if n < 1 {
+		return nil, &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
+	}
+	z, _, err := p.calibrate(kinds)
+	if err != nil {
+		return nil, err
+	}
+	return planEvent(kinds, z), nil
+}
+
 // run holds what a Solve call needs to release noise: the ledger, the source,
 // and the planned noise multipliers. With noise off (non-private) its release
 // methods do nothing.

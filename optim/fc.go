@@ -169,15 +169,7 @@ func (s *FC) Plan(n int) (accountant.Event, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	if n < 1 {
-		return nil, &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
-	}
-	kinds := s.kinds()
-	z, _, err := s.Privacy.calibrate(kinds)
-	if err != nil {
-		return nil, err
-	}
-	return planEvent(kinds, z), nil
+	return s.Privacy.plan(n, s.kinds())
 }
 
 // Solve implements Solver.

@@ -71,17 +71,16 @@ func (s *LS) validate() error {
 	if err := checkWorkers(s.Workers); err != nil {
 		return err
 	}
-	if !(s.ClipNorm > 0) || math.IsInf(s.ClipNorm, 0) {
-		return &accountant.ParamError{Param: "ClipNorm", Value: s.ClipNorm, Reason: "must be positive and finite"}
+	if err := positiveParam("ClipNorm", s.ClipNorm); err != nil {
+		return err
 	}
-	if !(s.Ridge >= 0) || math.IsInf(s.Ridge, 0) {
-		return &accountant.ParamError{Param: "Ridge", Value: s.Ridge, Reason: "must be non-negative and finite (0 = default)"}
-	}
-	if !(s.RidgeScale >= 0) || math.IsInf(s.RidgeScale, 0) {
-		return &accountant.ParamError{Param: "RidgeScale", Value: s.RidgeScale, Reason: "must be non-negative and finite (0 = default)"}
-	}
-	if !(s.NegWeight >= 0) || math.IsInf(s.NegWeight, 0) {
-		return &accountant.ParamError{Param: "NegWeight", Value: s.NegWeight, Reason: "must be non-negative and finite (0 = default)"}
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{{"Ridge", s.Ridge}, {"RidgeScale", s.RidgeScale}, {"NegWeight", s.NegWeight}} {
+		if err := nonNegativeParam(p.name, p.v); err != nil {
+			return err
+		}
 	}
 	return s.Privacy.validate(2)
 }
@@ -91,15 +90,7 @@ func (s *LS) Plan(n int) (accountant.Event, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	if n < 1 {
-		return nil, &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
-	}
-	kinds := s.kinds()
-	z, _, err := s.Privacy.calibrate(kinds)
-	if err != nil {
-		return nil, err
-	}
-	return planEvent(kinds, z), nil
+	return s.Privacy.plan(n, s.kinds())
 }
 
 // ridge returns λ for n examples of dimension d given the Gram noise σ_G.

@@ -190,18 +190,11 @@ func (s *Newton) Plan(n int) (accountant.Event, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	if n < 1 {
-		return nil, &accountant.ParamError{Param: "n", Value: float64(n), Reason: "must be at least 1"}
-	}
 	kinds, err := s.kinds(1)
 	if err != nil {
 		return nil, err
 	}
-	z, _, err := s.Privacy.calibrate(kinds)
-	if err != nil {
-		return nil, err
-	}
-	return planEvent(kinds, z), nil
+	return s.Privacy.plan(n, kinds)
 }
 
 // Solve implements Solver.

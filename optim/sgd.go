@@ -217,12 +217,7 @@ func (s *SGD) Plan(n int) (accountant.Event, error) {
 	if err := s.checkN(n); err != nil {
 		return nil, err
 	}
-	kinds := s.kinds(n)
-	z, _, err := s.Privacy.calibrate(kinds)
-	if err != nil {
-		return nil, err
-	}
-	return planEvent(kinds, z), nil
+	return s.Privacy.plan(n, s.kinds(n))
 }
 
 // learningRate returns η: LearningRate, or the documented default for noise
