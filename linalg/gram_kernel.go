@@ -32,34 +32,16 @@ const (
 // multiply-add is fused: this function, the assembly kernel and any compiler
 // give the same bits.
 func gramKernelGo(k int, a, b, c []float64, ldc int) {
-	a = a[:gramP*(k-1)+gramMR]
-	b = b[:gramP*k]
-	_ = c[(gramMR-1)*ldc+gramNR-1]
-	for i := 0; i < gramMR; i += 2 {
-		for j := 0; j < gramNR; j += 4 {
-			var s00, s01, s02, s03, s10, s11, s12, s13 float64
-			for r := range k {
-				a0, a1 := a[gramP*r+i], a[gramP*r+i+1]
-				br := b[gramP*r+j : gramP*r+j+4 : gramP*r+j+4]
-				s00 += a0 * br[0]
-				s01 += a0 * br[1]
-				s02 += a0 * br[2]
-				s03 += a0 * br[3]
-				s10 += a1 * br[0]
-				s11 += a1 * br[1]
-				s12 += a1 * br[2]
-				s13 += a1 * br[3]
-			}
-			c0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
-			c0[0] += s00
-			c0[1] += s01
-			c0[2] += s02
-			c0[3] += s03
-			c1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
-			c1[0] += s10
-			c1[1] += s11
-			c1[2] += s12
-			c1[3] += s13
-		}
-	}
+	// It is the GEMM tile kernel with A read from the same kind of panel as B:
+	// consecutive rows of the tile are adjacent (stride 1), steps are a panel
+	// row apart (gramP), in the same order of operations.
+	gemmKernelGo(k, a[:gramP*(k-1)+gramMR], 1, gramP, b, c, ldc)
 }
+
+// The Gram tile is the GEMM tile: gramKernelGo relies on it. (Each index is
+// a compile-time constant that must be 0.)
+var (
+	_ = [1]struct{}{}[gramMR-gemmMR]
+	_ = [1]struct{}{}[gramNR-gemmNR]
+	_ = [1]struct{}{}[gramP-gemmNR]
+)
