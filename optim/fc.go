@@ -149,16 +149,9 @@ func (s *FC) validate() error {
 	if s.Steps < 0 {
 		return &accountant.ParamError{Param: "Steps", Value: float64(s.Steps), Reason: "must be non-negative (0 = default 10)"}
 	}
-	for _, p := range []struct {
-		name string
-		v    float64
-	}{
-		{"LearningRate", s.LearningRate}, {"Ridge", s.Ridge}, {"RidgeScale", s.RidgeScale},
-		{"NegWeight", s.NegWeight}, {"WeightDecay", s.WeightDecay},
-	} {
-		if err := nonNegativeParam(p.name, p.v); err != nil {
-			return err
-		}
+	if err := nonNegativeParams(param{"LearningRate", s.LearningRate}, param{"Ridge", s.Ridge},
+		param{"RidgeScale", s.RidgeScale}, param{"NegWeight", s.NegWeight}, param{"WeightDecay", s.WeightDecay}); err != nil {
+		return err
 	}
 	return s.Privacy.validate(2)
 }
@@ -305,6 +298,23 @@ func noiseRidge(ridge, scale, c2 float64, n, d int, sigma float64) float64 {
 func positiveParam(name string, v float64) error {
 	if !(v > 0) || math.IsInf(v, 0) {
 		return &accountant.ParamError{Param: name, Value: v, Reason: "must be positive and finite"}
+	}
+	return nil
+}
+
+// param is a named optional parameter, for nonNegativeParams.
+type param struct {
+	name string
+	v    float64
+}
+
+// nonNegativeParams checks optional parameters whose zero means a default,
+// in order, returning the first error.
+func nonNegativeParams(ps ...param) error {
+	for _, p := range ps {
+		if err := nonNegativeParam(p.name, p.v); err != nil {
+			return err
+		}
 	}
 	return nil
 }

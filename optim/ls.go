@@ -74,13 +74,9 @@ func (s *LS) validate() error {
 	if err := positiveParam("ClipNorm", s.ClipNorm); err != nil {
 		return err
 	}
-	for _, p := range []struct {
-		name string
-		v    float64
-	}{{"Ridge", s.Ridge}, {"RidgeScale", s.RidgeScale}, {"NegWeight", s.NegWeight}} {
-		if err := nonNegativeParam(p.name, p.v); err != nil {
-			return err
-		}
+	if err := nonNegativeParams(param{"Ridge", s.Ridge}, param{"RidgeScale", s.RidgeScale},
+		param{"NegWeight", s.NegWeight}); err != nil {
+		return err
 	}
 	return s.Privacy.validate(2)
 }

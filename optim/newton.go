@@ -170,16 +170,9 @@ func (s *Newton) validate() error {
 	if s.MaxBytes < 0 {
 		return &accountant.ParamError{Param: "MaxBytes", Value: float64(s.MaxBytes), Reason: "must be non-negative (0 = default 4 GiB)"}
 	}
-	for _, p := range []struct {
-		name string
-		v    float64
-	}{
-		{"LearningRate", s.LearningRate}, {"Ridge", s.Ridge}, {"RidgeScale", s.RidgeScale},
-		{"NegWeight", s.NegWeight}, {"WeightDecay", s.WeightDecay},
-	} {
-		if err := nonNegativeParam(p.name, p.v); err != nil {
-			return err
-		}
+	if err := nonNegativeParams(param{"LearningRate", s.LearningRate}, param{"Ridge", s.Ridge},
+		param{"RidgeScale", s.RidgeScale}, param{"NegWeight", s.NegWeight}, param{"WeightDecay", s.WeightDecay}); err != nil {
+		return err
 	}
 	return s.Privacy.validate(2)
 }
