@@ -42,7 +42,10 @@ import (
 // several Adds, in a grouping other than the one pass. The counts are
 // integers and always exact. Float64 addition is not associative; exact
 // results independent of grouping would need an exact accumulator of d²
-// entries, which costs more than the Gram itself.
+// entries, which costs more than the Gram itself — or quantised rows:
+// statistics made by NewQuantizedStats truncate each entry to a grid on
+// which every float64 sum is exact, and are then bit-identical for the same
+// rows however they are split, ordered and merged (see NewQuantizedStats).
 //
 // # Concurrency
 //
@@ -53,11 +56,12 @@ type Stats struct {
 	// Results do not depend on it. It is not serialised.
 	Workers int
 
-	d, k   int
-	n      int64
-	gram   []float64 // d×d row-major, upper triangle used
-	sums   []float64 // k×d row-major: row l is the sum of the rows of class l
-	counts []int64   // k
+	d, k    int
+	n       int64
+	quantum float64   // 0, or the grid of NewQuantizedStats
+	gram    []float64 // d×d row-major, upper triangle used
+	sums    []float64 // k×d row-major: row l is the sum of the rows of class l
+	counts  []int64   // k
 }
 
 // NewStats returns empty statistics for d features and k classes (k = 0 for
@@ -82,8 +86,11 @@ func NewStats(d, k int) (*Stats, error) {
 // Add accumulates the rows of x with their labels (labels[r] is the class of
 // row r, in [0, K); labels must be nil when K = 0). On error s is unchanged;
 // the error wraps ErrEmpty for an empty x, ErrShape if x.Cols ≠ Dim() or
-// len(labels) ≠ x.Rows, ErrLabel for a label outside [0, K), and ErrNonFinite
-// for a NaN, ±Inf or an entry larger than MaxAbs in magnitude.
+// len(labels) ≠ x.Rows, ErrLabel for a label outside [0, K), ErrNonFinite
+// for a NaN, ±Inf or an entry larger than MaxAbs in magnitude, and, for
+// quantised statistics (NewQuantizedStats), ErrInexact if the sums would no
+// longer be exact. Quantised statistics quantise a copy of x; x is not
+// modified.
 //
 // Each call costs a d×d scratch Gram and d²/2 additions besides the n·d²/2
 // multiply-adds of the Gram itself: pass batches of thousands of rows.
@@ -111,6 +118,9 @@ func (s *Stats) Add(x *Matrix32, labels []int) error {
 	workers, err := workerCount(s.Workers)
 	if err != nil {
 		return err
+	}
+	if s.quantum > 0 {
+		return s.addQuantized(x, labels, workers)
 	}
 	g, ldc, err := gramAccumulate(x, workers) // also rejects non-finite entries
 	if err != nil {
@@ -153,8 +163,10 @@ func classSums(x *Matrix32, labels []int, k, workers int) ([]float64, []int64) {
 
 // Merge adds the statistics o into s, as if s had received o's data (see
 // Reproducibility above for what is bit-identical). It returns an error
-// wrapping ErrShape if the dimensions or class counts differ; s is then
-// unchanged. o is not modified (it may be s itself, which doubles s).
+// wrapping ErrShape if the dimensions, class counts or quantisation steps
+// differ, and, for quantised statistics, ErrInexact if the sum would no
+// longer be exact (see NewQuantizedStats); s is then unchanged. o is not
+// modified (it may be s itself, which doubles s).
 func (s *Stats) Merge(o *Stats) error {
 	if err := s.check(); err != nil {
 		return err
@@ -165,6 +177,15 @@ func (s *Stats) Merge(o *Stats) error {
 	if o.d != s.d || o.k != s.k {
 		return fmt.Errorf("linalg: merging statistics of %d features and %d classes into %d and %d: %w",
 			o.d, o.k, s.d, s.k, ErrShape)
+	}
+	if o.quantum != s.quantum {
+		return fmt.Errorf("linalg: merging statistics quantised to %g into statistics quantised to %g (0: none): %w",
+			o.quantum, s.quantum, ErrShape)
+	}
+	if s.quantum > 0 {
+		if err := s.checkExact(o); err != nil {
+			return err
+		}
 	}
 	s.merge(o)
 	return nil

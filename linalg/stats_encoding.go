@@ -9,22 +9,26 @@ import (
 )
 
 // statsMagic opens the binary encoding of a Stats; statsVersion is the
-// version written by MarshalBinary and MarshalJSON.
+// version MarshalBinary and MarshalJSON write for statistics that do not
+// quantise, statsVersionQuantized the one for quantised statistics (it adds
+// the quantum).
 const (
-	statsMagic   = "dpoptSTS"
-	statsVersion = 1
-	statsFormat  = "dpopt.linalg.Stats" // the "format" field of the JSON encoding
+	statsMagic            = "dpoptSTS"
+	statsVersion          = 1
+	statsVersionQuantized = 2
+	statsFormat           = "dpopt.linalg.Stats" // the "format" field of the JSON encoding
 )
 
 // statsCRC is the CRC-32C table that checksums the binary encoding.
 var statsCRC = crc32.MakeTable(crc32.Castagnoli)
 
-// MarshalBinary implements encoding.BinaryMarshaler. The encoding, version 1,
-// is little-endian:
+// MarshalBinary implements encoding.BinaryMarshaler. The encoding, version 1
+// (version 2 for quantised statistics), is little-endian:
 //
 //	"dpoptSTS"  8 bytes
-//	version     uint32 (1)
+//	version     uint32 (1 or 2)
 //	d, K, n     uint64 each
+//	quantum     float64 bits, version 2 only (see NewQuantizedStats)
 //	counts      K × int64
 //	gram        d(d+1)/2 × float64 bits, the upper triangle row by row
 //	sums        K·d × float64 bits, ClassSums row by row
@@ -37,12 +41,15 @@ func (s *Stats) MarshalBinary() ([]byte, error) {
 		return nil, err
 	}
 	d, k := s.d, s.k
-	b := make([]byte, 0, statsBinarySize(d, k))
+	b := make([]byte, 0, statsBinarySize(d, k, s.version()))
 	b = append(b, statsMagic...)
-	b = binary.LittleEndian.AppendUint32(b, statsVersion)
+	b = binary.LittleEndian.AppendUint32(b, uint32(s.version()))
 	b = binary.LittleEndian.AppendUint64(b, uint64(d))
 	b = binary.LittleEndian.AppendUint64(b, uint64(k))
 	b = binary.LittleEndian.AppendUint64(b, uint64(s.n))
+	if s.quantum > 0 {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(s.quantum))
+	}
 	for _, c := range s.counts {
 		b = binary.LittleEndian.AppendUint64(b, uint64(c))
 	}
@@ -57,10 +64,22 @@ func (s *Stats) MarshalBinary() ([]byte, error) {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, statsCRC)), nil
 }
 
-// statsBinarySize is the length of the binary encoding (d, k already bounded
-// by NewStats or by the decoder's checks).
-func statsBinarySize(d, k int) int {
-	return len(statsMagic) + 4 + 3*8 + 8*k + 8*(d*(d+1)/2) + 8*k*d + 4
+// version is the encoding version of s.
+func (s *Stats) version() int {
+	if s.quantum > 0 {
+		return statsVersionQuantized
+	}
+	return statsVersion
+}
+
+// statsBinarySize is the length of the binary encoding of a given version
+// (d, k already bounded by NewStats or by the decoder's checks).
+func statsBinarySize(d, k, version int) int {
+	size := len(statsMagic) + 4 + 3*8 + 8*k + 8*(d*(d+1)/2) + 8*k*d + 4
+	if version == statsVersionQuantized {
+		size += 8
+	}
+	return size
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler: it decodes the
@@ -74,15 +93,17 @@ func (s *Stats) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("linalg: not encoded statistics: %w", ErrFormat)
 	}
 	p := data[len(statsMagic):]
-	if v := binary.LittleEndian.Uint32(p); v != statsVersion {
-		return fmt.Errorf("linalg: statistics encoding version %d, want %d: %w", v, statsVersion, ErrFormat)
+	version := int(binary.LittleEndian.Uint32(p))
+	if version != statsVersion && version != statsVersionQuantized {
+		return fmt.Errorf("linalg: statistics encoding version %d, want %d or %d: %w",
+			version, statsVersion, statsVersionQuantized, ErrFormat)
 	}
 	d64, k64, n64 := binary.LittleEndian.Uint64(p[4:]), binary.LittleEndian.Uint64(p[12:]), binary.LittleEndian.Uint64(p[20:])
 	if d64 < 1 || d64 > 1<<24 || k64 > 1<<40/d64 {
 		return fmt.Errorf("linalg: statistics of %d features and %d classes: %w", d64, k64, ErrFormat)
 	}
 	d, k := int(d64), int(k64)
-	if want := statsBinarySize(d, k); len(data) != want {
+	if want := statsBinarySize(d, k, version); len(data) != want {
 		return fmt.Errorf("linalg: encoded statistics of %d bytes, want %d: %w", len(data), want, ErrFormat)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
@@ -96,6 +117,11 @@ func (s *Stats) UnmarshalBinary(data []byte) error {
 	t.n = int64(n64)
 	p = data[header:]
 	next := func() uint64 { v := binary.LittleEndian.Uint64(p); p = p[8:]; return v }
+	if version == statsVersionQuantized {
+		if t.quantum = math.Float64frombits(next()); t.quantum == 0 {
+			return fmt.Errorf("linalg: version %d statistics with quantum 0: %w", version, ErrFormat)
+		}
+	}
 	for l := range k {
 		t.counts[l] = int64(next())
 	}
@@ -110,12 +136,14 @@ func (s *Stats) UnmarshalBinary(data []byte) error {
 	if err := t.validate(); err != nil {
 		return err
 	}
-	s.d, s.k, s.n, s.gram, s.sums, s.counts = t.d, t.k, t.n, t.gram, t.sums, t.counts
+	s.d, s.k, s.n, s.quantum, s.gram, s.sums, s.counts = t.d, t.k, t.n, t.quantum, t.gram, t.sums, t.counts
 	return nil
 }
 
 // validate checks decoded statistics: n ≥ 0, counts ≥ 0 adding up to n (when
-// K > 0), finite Gram and sums, non-negative Gram diagonal.
+// K > 0), finite Gram and sums, non-negative Gram diagonal, and for
+// quantised statistics a valid quantum, values on its grid and a Gram
+// diagonal within the exactness limit.
 func (s *Stats) validate() error {
 	if s.n < 0 {
 		return fmt.Errorf("linalg: statistics of %d rows: %w", s.n, ErrFormat)
@@ -147,7 +175,7 @@ func (s *Stats) validate() error {
 			return fmt.Errorf("linalg: class sum (%d, %d) = %v: %w", i/s.d, i%s.d, v, ErrFormat)
 		}
 	}
-	return nil
+	return s.validateQuantized()
 }
 
 // statsJSON is the JSON form of a Stats.
@@ -157,15 +185,17 @@ type statsJSON struct {
 	Dim         int         `json:"dim"`
 	Classes     int         `json:"classes"`
 	Count       int64       `json:"count"`
+	Quantum     float64     `json:"quantum,omitempty"`
 	ClassCounts []int64     `json:"classCounts"`
 	GramUpper   []float64   `json:"gramUpper"`
 	ClassSums   [][]float64 `json:"classSums"`
 }
 
 // MarshalJSON implements json.Marshaler: an object with "format"
-// ("dpopt.linalg.Stats"), "version" (1), "dim", "classes", "count",
-// "classCounts", "gramUpper" (the upper triangle row by row, d(d+1)/2
-// numbers) and "classSums" (K rows of d numbers). Numbers are written in the
+// ("dpopt.linalg.Stats"), "version" (1, or 2 for quantised statistics),
+// "dim", "classes", "count", "quantum" (version 2 only, see
+// NewQuantizedStats), "classCounts", "gramUpper" (the upper triangle row by
+// row, d(d+1)/2 numbers) and "classSums" (K rows of d numbers). Numbers are written in the
 // shortest form that parses back to the same float64, so a round trip is
 // exact. Workers is not stored.
 func (s *Stats) MarshalJSON() ([]byte, error) {
@@ -173,7 +203,7 @@ func (s *Stats) MarshalJSON() ([]byte, error) {
 		return nil, err
 	}
 	j := statsJSON{
-		Format: statsFormat, Version: statsVersion, Dim: s.d, Classes: s.k, Count: s.n,
+		Format: statsFormat, Version: s.version(), Dim: s.d, Classes: s.k, Count: s.n, Quantum: s.quantum,
 		ClassCounts: s.ClassCounts(),
 		GramUpper:   make([]float64, 0, s.d*(s.d+1)/2),
 		ClassSums:   make([][]float64, s.k),
@@ -197,9 +227,10 @@ func (s *Stats) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return fmt.Errorf("linalg: statistics JSON: %w: %w", ErrFormat, err)
 	}
-	if j.Format != statsFormat || j.Version != statsVersion {
-		return fmt.Errorf("linalg: statistics JSON format %q version %d, want %q version %d: %w",
-			j.Format, j.Version, statsFormat, statsVersion, ErrFormat)
+	if j.Format != statsFormat || j.Version != statsVersion && j.Version != statsVersionQuantized ||
+		(j.Version == statsVersionQuantized) != (j.Quantum != 0) {
+		return fmt.Errorf("linalg: statistics JSON format %q version %d with quantum %g, want %q version %d, or %d with a quantum: %w",
+			j.Format, j.Version, j.Quantum, statsFormat, statsVersion, statsVersionQuantized, ErrFormat)
 	}
 	if j.Dim < 1 || j.Dim > 1<<24 || j.Classes < 0 || j.Classes > 1<<40/j.Dim {
 		return fmt.Errorf("linalg: statistics JSON of %d features and %d classes: %w", j.Dim, j.Classes, ErrFormat)
@@ -212,7 +243,7 @@ func (s *Stats) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("linalg: %w: %w", ErrFormat, err)
 	}
-	t.n = j.Count
+	t.n, t.quantum = j.Count, j.Quantum
 	copy(t.counts, j.ClassCounts)
 	p := j.GramUpper
 	for i := range d {
@@ -228,6 +259,6 @@ func (s *Stats) UnmarshalJSON(data []byte) error {
 	if err := t.validate(); err != nil {
 		return err
 	}
-	s.d, s.k, s.n, s.gram, s.sums, s.counts = t.d, t.k, t.n, t.gram, t.sums, t.counts
+	s.d, s.k, s.n, s.quantum, s.gram, s.sums, s.counts = t.d, t.k, t.n, t.quantum, t.gram, t.sums, t.counts
 	return nil
 }
