@@ -186,10 +186,12 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
+	gp := startPass(ctx, "gram", n)
 	g, err := linalg.Gram(x, s.Workers)
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
+	gp.end(n)
 	loss := s.loss()
 	var batch losses.Batch
 	gradSum := func(_ context.Context, w, grad *mat.Dense) (float64, error) {
@@ -215,6 +217,8 @@ type fcGradSum func(ctx context.Context, w, grad *mat.Dense) (float64, error)
 func (s *FC) descend(ctx context.Context, r *run, g *mat.SymDense, n, k int, gradSum fcGradSum, start time.Time) (*Result, error) {
 	dim := g.SymmetricDim()
 	fail := func(err error) (*Result, error) { return nil, fmt.Errorf("optim: DP-FC: %w", err) }
+	prog := progressFrom(ctx)
+	prog.report("preconditioner", 0, 1)
 	if err := r.releaseSym(0, g); err != nil {
 		return fail(err)
 	}
@@ -235,10 +239,13 @@ func (s *FC) descend(ctx context.Context, r *run, g *mat.SymDense, n, k int, gra
 		return fail(fmt.Errorf("factoring the preconditioner (λ = %g): %w", lambda, err))
 	}
 
+	prog.report("preconditioner", 1, 1)
+
 	steps, eta := s.steps(), s.learningRate()
 	w := mat.NewDense(k, dim, nil)
 	grad := mat.NewDense(k, dim, nil)
 	rep := &Report{Method: "fc", N: n, Dim: dim, Classes: k, Steps: make([]Step, 0, steps)}
+	prog.report("steps", 0, steps)
 	for t := range steps {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
@@ -259,6 +266,7 @@ func (s *FC) descend(ctx context.Context, r *run, g *mat.SymDense, n, k int, gra
 			return nil, fmt.Errorf("optim: DP-FC step %d: %w", t, err)
 		}
 		w.Sub(w, scaledDense(eta, dir.T()))
+		prog.report("steps", t+1, steps)
 	}
 	if err := finiteDense(w); err != nil {
 		return fail(fmt.Errorf("weights diverged (LearningRate %g too large?): %w", eta, err))

@@ -139,10 +139,12 @@ func (s *LS) sigmaG(r *run) float64 {
 }
 
 func (s *LS) solveGlobal(ctx context.Context, d *Data, r *run) (*mat.Dense, error) {
+	sp := startPass(ctx, "statistics", d.X.Rows)
 	st, err := clippedStats(d, s.ClipNorm)
 	if err != nil {
 		return nil, err
 	}
+	sp.end(d.X.Rows)
 	return s.fromStats(ctx, st, d.X.Rows, r)
 }
 
@@ -152,6 +154,8 @@ func (s *LS) fromStats(ctx context.Context, st *linalg.Stats, n int, r *run) (*m
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
+	prog := progressFrom(ctx)
+	prog.report("solve", 0, 1)
 	g := st.Gram()
 	if err := r.releaseSym(0, g); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
@@ -171,10 +175,12 @@ func (s *LS) fromStats(ctx context.Context, st *linalg.Stats, n int, r *run) (*m
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
+	prog.report("solve", 1, 1)
 	return transpose(theta), nil
 }
 
 func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, error) {
+	sp := startPass(ctx, "statistics", d.X.Rows)
 	x, err := clipped(d, s.ClipNorm)
 	if err != nil {
 		return nil, err
@@ -199,6 +205,7 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 	if err != nil {
 		return nil, err
 	}
+	sp.end(d.X.Rows)
 	return s.fromClassGrams(ctx, grams, st.ClassSums(), d.X.Rows, r)
 }
 
@@ -211,6 +218,8 @@ func (s *LS) fromClassGrams(ctx context.Context, grams []*mat.SymDense, sums *ma
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
+	prog := progressFrom(ctx)
+	prog.report("solve", 0, k)
 	if err := r.spend(0); err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
@@ -256,6 +265,7 @@ func (s *LS) fromClassGrams(ctx context.Context, grams []*mat.SymDense, sums *ma
 			return nil, fmt.Errorf("optim: DP-LS class %d: %w", l, err)
 		}
 		w.SetRow(l, mat.Col(nil, 0, theta))
+		prog.report("solve", l+1, k)
 	}
 	return w, nil
 }

@@ -231,6 +231,8 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 	scaledX := linalg.NewMatrix32(n, dim)
 	var batch losses.Batch
 	rep := &Report{Method: "newton", N: n, Dim: dim, Classes: k, Steps: make([]Step, 0, steps)}
+	prog := progressFrom(ctx)
+	prog.report("hessians", 0, steps*k)
 	for t := range steps {
 		stepErr := func(err error) (*Result, error) {
 			return nil, fmt.Errorf("optim: DP-Newton step %d: %w", t, err)
@@ -287,6 +289,7 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 			for j := range row {
 				row[j] -= eta * dir.At(j, 0)
 			}
+			prog.report("hessians", t*k+c+1, steps*k)
 		}
 		w.Copy(next)
 	}

@@ -290,6 +290,8 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		sample = newSampler(d, r.kinds[0].rate)
 	}
 	steps := make([]Step, s.Steps)
+	prog := progressFrom(ctx)
+	prog.report("steps", 0, s.Steps)
 	for t := range s.Steps {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
@@ -321,6 +323,7 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		}
 		steps[t].GradNorm = floats.Norm(grad, 2)
 		upd.update(params, grad, lr*s.Schedule.Factor(t, s.Steps))
+		prog.report("steps", t+1, s.Steps)
 	}
 	if !floats.Equal(params, params) { // NaN anywhere
 		return nil, fmt.Errorf("optim: DP-SGD diverged (learning rate %g): %w", lr, linalg.ErrNonFinite)

@@ -266,6 +266,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	var st *linalg.Stats
 	var grams []*mat.SymDense
 	var byClass [][]float32
+	sp := startPass(ctx, "statistics", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, y []int) error {
 		if st == nil {
 			var err error
@@ -285,6 +286,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 			return fmt.Errorf("optim: statistics: %w", err)
 		}
 		if !s.PerClass {
+			sp.add(x.Rows, p.n)
 			return nil
 		}
 		for c := range byClass {
@@ -302,11 +304,13 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 				return fmt.Errorf("optim: DP-LS: %w", err)
 			}
 		}
+		sp.add(x.Rows, p.n)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-LS: %w", err)
 	}
+	sp.end(p.n)
 	var w *mat.Dense
 	if s.PerClass {
 		w, err = s.fromClassGrams(ctx, grams, st.ClassSums(), p.n, r)
@@ -345,15 +349,21 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		return nil, err
 	}
 	var g *mat.SymDense
+	gp := startPass(ctx, "gram", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, _ []int) error {
 		if g == nil {
 			g = mat.NewSymDense(x.Cols, nil)
 		}
-		return linalg.AddGram(g, x, s.Workers)
+		if err := linalg.AddGram(g, x, s.Workers); err != nil {
+			return err
+		}
+		gp.add(x.Rows, p.n)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
+	gp.end(p.n)
 	loss := s.loss()
 	var batch losses.Batch
 	var part *mat.Dense
