@@ -110,6 +110,7 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 	total := len(ms) * (len(eps)**seeds + 1)
 	prog := startProgress(progressWriter(stderr, *asJSON), total, "loading "+df.name())
 	defer prog.finish()
+	ctx = prog.watch(ctx)
 	train, test, err := df.load()
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("sweep: %s non-private: %w", m, err)
 		}
-		prog.add(1)
+		prog.runDone()
 		out.NonPrivate = append(out.NonPrivate, sweepCeiling{Method: m, Accuracy: f.acc})
 		for _, e := range eps {
 			c.epsilon, c.delta = e, *delta
@@ -148,7 +149,7 @@ func runSweep(args []string, stdout, stderr io.Writer) error {
 				if err != nil {
 					return fmt.Errorf("sweep: %s at ε = %g: %w", m, e, err)
 				}
-				prog.add(1)
+				prog.runDone()
 				cell.Accuracies = append(cell.Accuracies, f.acc)
 				cell.NoiseMultipliers = f.res.Report.NoiseMultipliers()
 			}

@@ -10,11 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"sync"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/dpopt/dpopt/datasets/digits"
 	"github.com/dpopt/dpopt/datasets/mnist"
@@ -329,8 +325,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	prog := startProgress(progressWriter(stderr, *asJSON), -1, "loading "+df.name())
+	prog := startProgress(progressWriter(stderr, *asJSON), 0, "loading "+df.name())
 	defer prog.finish()
+	ctx = prog.watch(ctx)
 
 	train, test, err := df.load()
 	if err != nil {
@@ -404,119 +401,4 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "report written to %s\n", *report)
 	}
 	return nil
-}
-
-// progressWriter returns w if a progress bar should be drawn on it: not with
-// --json, and only when w is a terminal.
-func progressWriter(w io.Writer, asJSON bool) io.Writer {
-	if asJSON {
-		return nil
-	}
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return nil
-	}
-	return w
-}
-
-// progressDelay is how long work runs before a progress bar appears.
-const progressDelay = 2 * time.Second
-
-// progress is a progress bar that appears only once the work has taken
-// progressDelay. A nil *progress (no terminal) does nothing.
-type progress struct {
-	mu    sync.Mutex
-	desc  string
-	done  int
-	stop  chan struct{}
-	ended chan struct{}
-	once  sync.Once
-}
-
-// startProgress starts a bar of max units (-1: a spinner) on w; nil w gives a
-// nil, silent progress.
-func startProgress(w io.Writer, max int, desc string) *progress {
-	if w == nil {
-		return nil
-	}
-	p := &progress{desc: desc, stop: make(chan struct{}), ended: make(chan struct{})}
-	go p.loop(w, max)
-	return p
-}
-
-func (p *progress) loop(w io.Writer, max int) {
-	defer close(p.ended)
-	select {
-	case <-p.stop:
-		return
-	case <-time.After(progressDelay):
-	}
-	opts := []progressbar.Option{
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(p.snapshot()),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSpinnerType(14),
-		progressbar.OptionThrottle(100 * time.Millisecond),
-		progressbar.OptionSetWidth(30),
-	}
-	if max > 0 {
-		opts = append(opts, progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
-	}
-	bar := progressbar.NewOptions(max, opts...)
-	tick := time.NewTicker(150 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.stop:
-			bar.Finish()
-			bar.Clear()
-			return
-		case <-tick.C:
-			bar.Describe(p.snapshot())
-			if max < 0 {
-				bar.Add(1)
-			} else {
-				p.mu.Lock()
-				done := p.done
-				p.mu.Unlock()
-				bar.Set(done)
-			}
-		}
-	}
-}
-
-func (p *progress) snapshot() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.desc
-}
-
-// describe sets what the bar says.
-func (p *progress) describe(desc string) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	p.desc = desc
-	p.mu.Unlock()
-}
-
-// add counts n units of work done.
-func (p *progress) add(n int) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	p.done += n
-	p.mu.Unlock()
-}
-
-// finish removes the bar; it may be called more than once.
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	p.once.Do(func() { close(p.stop) })
-	<-p.ended
 }
