@@ -82,6 +82,13 @@ type FC struct {
 	// Softmax selects the softmax cross-entropy loss instead of the paper's
 	// one-vs-all sigmoid loss.
 	Softmax bool
+	// Quantize, if positive, is the number of bits b the clipped rows keep,
+	// in the Gram and in every gradient: each entry is truncated toward zero
+	// to a multiple of q = linalg.Quantum(ClipNorm, b) ≤ ClipNorm·2⁻ᵇ. No
+	// norm grows, so the releases and the guarantee are unchanged; the Gram
+	// is then exact and the same to the bit in any row order, block size or
+	// sharding (as LS.Quantize). Zero, the default, keeps the clipped rows.
+	Quantize int
 	// WeightDecay adds (WeightDecay/2)·‖W‖²_F to the summed loss: its gradient
 	// WeightDecay·W is added to the noisy gradient (post-processing, free of
 	// privacy cost). Zero, the default, is the paper's unregularised loss, for
@@ -146,6 +153,9 @@ func (s *FC) validate() error {
 	if err := positiveParam("GradClipNorm", s.GradClipNorm); err != nil {
 		return err
 	}
+	if err := checkQuantize(s.Quantize); err != nil {
+		return err
+	}
 	if s.Steps < 0 {
 		return &accountant.ParamError{Param: "Steps", Value: float64(s.Steps), Reason: "must be non-negative (0 = default 10)"}
 	}
@@ -179,7 +189,7 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 		return nil, err
 	}
 	n, k := d.X.Rows, d.Classes
-	x, err := clipped(d, s.ClipNorm)
+	x, err := quantizedRows(d, s.ClipNorm, s.Quantize)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +197,7 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}
 	gp := startPass(ctx, "gram", n)
-	g, err := linalg.Gram(x, s.Workers)
+	g, err := s.gram(x)
 	if err != nil {
 		return nil, fmt.Errorf("optim: DP-FC: %w", err)
 	}

@@ -121,19 +121,24 @@ type streamPass struct {
 	sd    *StreamData
 	clip  float64
 	block int
-	n     int // rows per pass; 0 until known
-	dim   int // 0 until the first Open
+	n     int     // rows per pass; 0 until known
+	dim   int     // 0 until the first Open
+	q     float64 // grid the rows are quantised to after clipping; 0 for none
 }
 
-func newStreamPass(sd *StreamData, clip float64) (*streamPass, error) {
+func newStreamPass(sd *StreamData, clip float64, bits int) (*streamPass, error) {
 	if err := sd.validate(); err != nil {
+		return nil, err
+	}
+	q, err := quantum(clip, bits)
+	if err != nil {
 		return nil, err
 	}
 	block := sd.BlockRows
 	if block == 0 {
 		block = DefaultBlockRows
 	}
-	return &streamPass{sd: sd, clip: clip, block: block, n: sd.N}, nil
+	return &streamPass{sd: sd, clip: clip, block: block, n: sd.N, q: q}, nil
 }
 
 // open opens a stream and learns or checks its dimension and length.
@@ -223,6 +228,11 @@ func (p *streamPass) run(ctx context.Context, f func(x *linalg.Matrix32, y []int
 		if _, err := dp.ClipRows(x, p.clip); err != nil {
 			return fmt.Errorf("optim: clipping features at row %d: %w", rows, err)
 		}
+		if p.q > 0 {
+			if err := linalg.Quantize(x, p.q); err != nil {
+				return fmt.Errorf("optim: %w", err)
+			}
+		}
 		if err := f(x, y); err != nil {
 			return err
 		}
@@ -248,13 +258,14 @@ func (p *streamPass) run(ctx context.Context, f func(x *linalg.Matrix32, y []int
 // the result equals Solve's on the same rows bit for bit; other block sizes
 // change the float64 summation order of the statistics. The per-class form
 // accumulates its Grams block by block, so it agrees with Solve up to
-// summation order.
+// summation order. With Quantize set, the statistics are exact and the
+// global form equals Solve's bit for bit for any BlockRows and row order.
 func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledger, src dp.Source) (*Result, error) {
 	start := time.Now()
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	p, err := newStreamPass(sd, s.ClipNorm)
+	p, err := newStreamPass(sd, s.ClipNorm, s.Quantize)
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +281,8 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	err = p.run(ctx, func(x *linalg.Matrix32, y []int) error {
 		if st == nil {
 			var err error
-			if st, err = linalg.NewStats(x.Cols, k); err != nil {
-				return fmt.Errorf("optim: %w", err)
+			if st, err = newStats(x.Cols, k, p.q); err != nil {
+				return err
 			}
 			st.Workers = s.Workers
 			if s.PerClass {
@@ -340,7 +351,7 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	p, err := newStreamPass(sd, s.ClipNorm)
+	p, err := newStreamPass(sd, s.ClipNorm, s.Quantize)
 	if err != nil {
 		return nil, err
 	}
@@ -348,13 +359,10 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	if err != nil {
 		return nil, err
 	}
-	var g *mat.SymDense
+	gs := gramSum{q: p.q, workers: s.Workers}
 	gp := startPass(ctx, "gram", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, _ []int) error {
-		if g == nil {
-			g = mat.NewSymDense(x.Cols, nil)
-		}
-		if err := linalg.AddGram(g, x, s.Workers); err != nil {
+		if err := gs.add(x); err != nil {
 			return err
 		}
 		gp.add(x.Rows, p.n)
@@ -391,5 +399,5 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		})
 		return lossSum, err
 	}
-	return s.descend(ctx, r, g, p.n, sd.Classes, gradSum, start)
+	return s.descend(ctx, r, gs.gram(), p.n, sd.Classes, gradSum, start)
 }
