@@ -23,39 +23,52 @@
 //
 // # Reproducibility
 //
-// Each Block's statistics (or clipped-gradient sum) are computed by the core
-// library (linalg.Stats.Add, losses.Batch.ClipSum), which is deterministic
-// for a given block. The blocks' values are then added in wide fixed-point
-// integers, exactly, and each entry is rounded to float64 once at the end.
-// Integer addition is associative, so the result does not depend on the
-// runner, the number of workers, the bundling, the order of AddInput calls or
-// the merge tree — it is bit-identical to StatsOf over the same blocks.
+// Every statistic is an exact sum over Blocks of values the core library
+// computes for each block (linalg.Stats.Add, losses.Batch.ClipSum), so it
+// does not depend on the runner, the number of workers, the bundling, the
+// order of AddInput calls or the merge tree. What it can depend on is which
+// rows form a block, and that is what quantisation removes.
 //
-//   - Gram and class sums are exact: every product of two float32 values is a
-//     multiple of 2⁻²⁹⁸ and exact in float64, float64 sums of such multiples
-//     stay multiples of 2⁻²⁹⁸ (class sums: of 2⁻¹⁴⁹), so the fixed point
-//     loses nothing. Each entry is the correctly rounded sum over blocks of the
-//     core's per-block values.
-//   - Gradient sums are first rounded, block by block, to multiples of about
-//     C_g·2⁻²⁰⁰ (a function of each block's value alone, so still
-//     order-free), then added exactly.
-//
-// What the result does depend on: the blocks, i.e. which rows form a block.
-// The sources cut each file into blocks of BlockRows consecutive rows, as
-// features.Open + Stream.Next(BlockRows) does on one machine, so re-sharding
-// the same rows into different files can change the last bits. Against the
-// core solvers, which fold blocks with rounded float64 additions (linalg.Stats
-// Reproducibility), the statistics agree to the bit when the data is one
-// block (n ≤ BlockRows, e.g. datasets/digits) and to within the core's
-// rounding otherwise; the models agree to within 1e-9 (the bound the tests
-// check) with the same seed.
+//   - Quantised rows (Rows.Quantize = b > 0, as optim.LS.Quantize and
+//     optim.FC.Quantize; 16 is a good default): every clipped entry is
+//     truncated toward zero to a multiple of q = linalg.Quantum(C, b) ≤
+//     C·2⁻ᵇ, which grows no norm and so changes no sensitivity. Products are
+//     then exact multiples of q², and every partial sum of the Gram — in the
+//     Gram kernel, across blocks, in merges — is bounded by a diagonal entry
+//     (Cauchy–Schwarz), so while the diagonal stays below 2⁵³·q² (at b = 16,
+//     at least 2¹⁹·C²: hundreds of millions of rows when the rows spread
+//     their norm over d ≈ 1000 features) no float64 addition rounds. The
+//     accumulator is a quantised linalg.Stats (linalg.NewQuantizedStats),
+//     which checks that bound on every Add and Merge (a pipeline past it
+//     fails with linalg.ErrInexact; use fewer bits). The Gram, class sums and
+//     counts are then the exact statistics of the quantised rows: the same to
+//     the bit however the rows are split into files and blocks and in
+//     whatever order, and equal to the core's (optim.LS and optim.FC with the
+//     same Quantize, in memory or streamed with any BlockRows). The DP-LS
+//     model for a noise seed is the core's, bit for bit.
+//   - Unquantised rows (Quantize = 0): each block's float64 statistics are
+//     added in wide fixed-point integers, exactly (products of float32 values
+//     are multiples of 2⁻²⁹⁸, float64 sums of them too; class sums of
+//     2⁻¹⁴⁹), and each entry rounded once at the end. The result is each
+//     block's core value summed exactly — but a block's own Gram is rounded,
+//     so re-sharding the same rows into other files or block sizes can change
+//     the last bits. Against the core, which folds blocks with rounded
+//     additions, the statistics agree to the bit when the data is one block
+//     and to the core's rounding otherwise; the models to within 1e-9.
+//   - Gradient sums (DP-FC's steps) are first rounded, block by block, to
+//     multiples of about C_g·2⁻²⁰⁰ (a function of each block's value alone,
+//     so still order-free), then added exactly. A block's own clipped sum is
+//     a float64 GEMM, so the sums depend on the blocks in the last bits,
+//     quantised or not; the DP-FC model agrees with the core's to within
+//     1e-9 (the bound the tests check) with the same seed.
 //
 // # Cost
 //
 // One pass over the data per statistic: one for DP-LS, 1 + Steps for DP-FC.
-// A StatsFn accumulator holds about 6·d(d+1)/2 + 4·K·d words (clip norm ≈ 1),
-// and each AddInput a d×d scratch Gram and a block: d = 1664 needs about
-// 70 MB per accumulator. A gradient accumulator holds about 5·K·d words.
+// A StatsFn accumulator holds d² + K·d float64s with quantised rows, about
+// 6·d(d+1)/2 + 4·K·d words without (clip norm ≈ 1), and each AddInput a d×d
+// scratch Gram and a block: d = 1664 needs about 22 MB (quantised) or 70 MB
+// per accumulator. A gradient accumulator holds about 5·K·d words.
 //
 // # Concurrency
 //

@@ -7,7 +7,6 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
-	"github.com/dpopt/dpopt/dp"
 	"github.com/dpopt/dpopt/linalg"
 	"github.com/dpopt/dpopt/losses"
 )
@@ -38,10 +37,11 @@ func (l Loss) loss() losses.Loss {
 
 // gradFn computes, for each block, the sum over its rows of the per-example
 // gradients at the weights W (a side input, EncodeWeights), each clipped to
-// Frobenius norm GradClipNorm, of the loss on the rows clipped to ClipNorm.
+// Frobenius norm GradClipNorm, of the loss on the rows prepared as Rows says.
 type gradFn struct {
-	ClipNorm, GradClipNorm float64
-	Loss                   Loss
+	Rows
+	GradClipNorm float64
+	Loss         Loss
 }
 
 func (f *gradFn) ProcessElement(b Block, wenc []byte) (gradPart, error) {
@@ -49,12 +49,12 @@ func (f *gradFn) ProcessElement(b Block, wenc []byte) (gradPart, error) {
 	if err != nil {
 		return gradPart{}, err
 	}
-	return blockGradient(b, w, f.ClipNorm, f.GradClipNorm, f.Loss)
+	return blockGradient(b, w, f.Rows, f.GradClipNorm, f.Loss)
 }
 
 // blockGradient is the work of gradFn on one block.
-func blockGradient(b Block, w *mat.Dense, clip, gradClip float64, l Loss) (gradPart, error) {
-	if err := positive("ClipNorm", clip); err != nil {
+func blockGradient(b Block, w *mat.Dense, r Rows, gradClip float64, l Loss) (gradPart, error) {
+	if _, err := r.quantum(); err != nil {
 		return gradPart{}, err
 	}
 	if err := positive("GradClipNorm", gradClip); err != nil {
@@ -63,8 +63,8 @@ func blockGradient(b Block, w *mat.Dense, clip, gradClip float64, l Loss) (gradP
 	if b.X == nil || b.Labels == nil {
 		return gradPart{}, fmt.Errorf("dpbeam: block %s: gradients need labelled rows: %w", b.Key, linalg.ErrEmpty)
 	}
-	x := &linalg.Matrix32{Rows: b.X.Rows, Cols: b.X.Cols, Data: append([]float32(nil), b.X.Data...)}
-	if _, err := dp.ClipRows(x, clip); err != nil {
+	x, err := r.prepare(b.X)
+	if err != nil {
 		return gradPart{}, fmt.Errorf("dpbeam: block %s: %w", b.Key, err)
 	}
 	k, d := w.Dims()

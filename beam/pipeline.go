@@ -222,29 +222,31 @@ func (p *Pipeline) run(ctx context.Context, name string, build func(s beam.Scope
 
 // StatsTransform adds the StatsFn combine to s: blocks (a PCollection of
 // Block) become a single []byte, the encoded linalg.Stats of the rows
-// clipped to clip.
-func StatsTransform(s beam.Scope, blocks beam.PCollection, clip float64, classes int) beam.PCollection {
-	return beam.Combine(s, &StatsFn{ClipNorm: clip, Classes: classes}, blocks)
+// prepared as r says.
+func StatsTransform(s beam.Scope, blocks beam.PCollection, r Rows, classes int) beam.PCollection {
+	return beam.Combine(s, &StatsFn{Rows: r, Classes: classes}, blocks)
 }
 
 // GradientTransform adds one clipped-gradient sum to s: for the weights w (a
 // singleton PCollection of EncodeWeights bytes, used as a side input), the
-// blocks' per-example gradients are clipped and summed (a ParDo, since Beam
-// combines take no side inputs) and the block sums combined exactly by
-// GradSumFn into a single []byte (EncodeGradientSum).
-func GradientTransform(s beam.Scope, blocks, w beam.PCollection, clip, gradClip float64, loss Loss) beam.PCollection {
-	parts := beam.ParDo(s, &gradFn{ClipNorm: clip, GradClipNorm: gradClip, Loss: loss}, blocks, beam.SideInput{Input: w})
+// per-example gradients on the blocks' rows, prepared as r says, are clipped
+// and summed (a ParDo, since Beam combines take no side inputs) and the
+// block sums combined exactly by GradSumFn into a single []byte
+// (EncodeGradientSum).
+func GradientTransform(s beam.Scope, blocks, w beam.PCollection, r Rows, gradClip float64, loss Loss) beam.PCollection {
+	parts := beam.ParDo(s, &gradFn{Rows: r, GradClipNorm: gradClip, Loss: loss}, blocks, beam.SideInput{Input: w})
 	return beam.Combine(s, &GradSumFn{GradClipNorm: gradClip}, parts)
 }
 
-// Stats runs one pipeline computing the statistics of the rows clipped to
-// clip (see StatsFn). Nothing is released: the result is exact and private.
-func (p *Pipeline) Stats(ctx context.Context, clip float64, classes int) (*linalg.Stats, error) {
-	if err := positive("ClipNorm", clip); err != nil {
+// Stats runs one pipeline computing the statistics of the rows prepared as
+// r says (see StatsFn). Nothing is released: the result is exact and
+// private.
+func (p *Pipeline) Stats(ctx context.Context, r Rows, classes int) (*linalg.Stats, error) {
+	if _, err := r.quantum(); err != nil {
 		return nil, err
 	}
 	b, err := p.run(ctx, "stats", func(s beam.Scope, blocks beam.PCollection) beam.PCollection {
-		return StatsTransform(s, blocks, clip, classes)
+		return StatsTransform(s, blocks, r, classes)
 	})
 	if err != nil {
 		return nil, err
@@ -258,8 +260,8 @@ func (p *Pipeline) Stats(ctx context.Context, clip float64, classes int) (*linal
 
 // Gradient runs one pipeline computing the clipped-gradient sum at w (see
 // GradientTransform). Nothing is released: the result is private.
-func (p *Pipeline) Gradient(ctx context.Context, w *mat.Dense, clip, gradClip float64, loss Loss) (*GradientSum, error) {
-	if err := positive("ClipNorm", clip); err != nil {
+func (p *Pipeline) Gradient(ctx context.Context, w *mat.Dense, r Rows, gradClip float64, loss Loss) (*GradientSum, error) {
+	if _, err := r.quantum(); err != nil {
 		return nil, err
 	}
 	if err := positive("GradClipNorm", gradClip); err != nil {
@@ -267,7 +269,7 @@ func (p *Pipeline) Gradient(ctx context.Context, w *mat.Dense, clip, gradClip fl
 	}
 	enc := EncodeWeights(w)
 	b, err := p.run(ctx, "gradient", func(s beam.Scope, blocks beam.PCollection) beam.PCollection {
-		return GradientTransform(s, blocks, beam.Create(s, enc), clip, gradClip, loss)
+		return GradientTransform(s, blocks, beam.Create(s, enc), r, gradClip, loss)
 	})
 	if err != nil {
 		return nil, err

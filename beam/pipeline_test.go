@@ -98,11 +98,11 @@ func TestPipelineStatsSharded(t *testing.T) {
 	x, y := synthetic(n, d, k, 11)
 	for _, format := range []string{"npz", "tfrecord"} {
 		pattern := writeShards(t, x, y, []int{1500, 2200, 37, 2263}, format)
-		want, err := StatsOf(referenceBlocks(t, pattern, rows), c, k)
+		want, err := StatsOf(referenceBlocks(t, pattern, rows), Rows{ClipNorm: c}, k)
 		require.NoError(t, err)
 		for name, run := range runners {
 			t.Run(format+"/"+name, func(t *testing.T) {
-				got, err := filePipeline(t, run, pattern, rows).Stats(context.Background(), c, k)
+				got, err := filePipeline(t, run, pattern, rows).Stats(context.Background(), Rows{ClipNorm: c}, k)
 				require.NoError(t, err)
 				if encoded(t, got) != encoded(t, want) {
 					t.Fatal("Beam statistics differ from the in-memory statistics")

@@ -213,7 +213,10 @@ func transpose(m mat.Matrix) *mat.Dense {
 // release is spent in l ("gram", then "class_sums", as optim.LS does); the
 // noise multipliers are optim.LS's own calibration (s.Plan). classes is the
 // public number of classes K. All else — the default ridge, the PSD
-// projection, the solve — is optim.LS's documented post-processing.
+// projection, the solve — is optim.LS's documented post-processing. With
+// s.Quantize set the statistics are exact, and the model equals s.Solve's on
+// the same rows with the same source bit for bit, however the rows are
+// sharded (see the package documentation, Reproducibility).
 func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *accountant.Ledger, src dp.Source) (*optim.Result, error) {
 	start := time.Now()
 	if s.PerClass {
@@ -230,7 +233,7 @@ func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *acco
 	if err != nil {
 		return nil, err
 	}
-	st, err := p.Stats(ctx, c, classes)
+	st, err := p.Stats(ctx, Rows{ClipNorm: c, Quantize: s.Quantize}, classes)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +293,7 @@ func SolveFC(ctx context.Context, s *optim.FC, p *Pipeline, classes int, l *acco
 	if err != nil {
 		return nil, err
 	}
-	st, err := p.Stats(ctx, c, classes)
+	st, err := p.Stats(ctx, Rows{ClipNorm: c, Quantize: s.Quantize}, classes)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +319,7 @@ func SolveFC(ctx context.Context, s *optim.FC, p *Pipeline, classes int, l *acco
 	w := mat.NewDense(classes, dim, nil)
 	rep := &optim.Report{Method: "fc", N: n, Dim: dim, Classes: classes, Steps: make([]optim.Step, 0, steps)}
 	for t := range steps {
-		gs, err := p.Gradient(ctx, w, c, s.GradClipNorm, loss)
+		gs, err := p.Gradient(ctx, w, Rows{ClipNorm: c, Quantize: s.Quantize}, s.GradClipNorm, loss)
 		if err != nil {
 			return nil, fmt.Errorf("dpbeam: DP-FC step %d: %w", t, err)
 		}

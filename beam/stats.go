@@ -6,7 +6,6 @@ import (
 	"hash/crc32"
 	"math"
 
-	"github.com/dpopt/dpopt/dp"
 	"github.com/dpopt/dpopt/linalg"
 )
 
@@ -22,13 +21,16 @@ const (
 )
 
 // statsAcc is the accumulator of StatsFn: exact sums of the per-block
-// statistics. The zero value (D = 0) is empty.
+// statistics. The zero value (D = 0) is empty. For quantised rows it is a
+// quantised linalg.Stats (Q), whose float64 sums are exact already; else
+// the per-block values are added in wide fixed point (Gram, Sums).
 type statsAcc struct {
 	D, K   int
 	N      int64
 	Counts []int64
-	Gram   *fixed // upper triangle, row by row: d(d+1)/2 entries
-	Sums   *fixed // K×d, row l is the sum of class l's rows
+	Gram   *fixed        // upper triangle, row by row: d(d+1)/2 entries
+	Sums   *fixed        // K×d, row l is the sum of class l's rows
+	Q      *linalg.Stats // quantised rows: the statistics themselves
 }
 
 func newStatsAcc(d, k int, clip float64) *statsAcc {
@@ -42,17 +44,24 @@ func newStatsAcc(d, k int, clip float64) *statsAcc {
 	}
 }
 
-// addBlock clips a copy of b's rows to clip and adds their statistics.
-func (a *statsAcc) addBlock(b Block, clip float64, k int) (*statsAcc, error) {
+// addBlock prepares a copy of b's rows as r says and adds their statistics.
+func (a *statsAcc) addBlock(b Block, r Rows, k int) (*statsAcc, error) {
 	if b.X == nil || b.X.Rows == 0 {
 		return a, nil
 	}
 	if (k == 0) != (b.Labels == nil) {
 		return nil, fmt.Errorf("dpbeam: block %s: labels and Classes = %d disagree", b.Key, k)
 	}
-	x := &linalg.Matrix32{Rows: b.X.Rows, Cols: b.X.Cols, Data: append([]float32(nil), b.X.Data...)}
-	if _, err := dp.ClipRows(x, clip); err != nil {
+	q, err := r.quantum()
+	if err != nil {
+		return nil, err
+	}
+	x, err := r.prepare(b.X)
+	if err != nil {
 		return nil, fmt.Errorf("dpbeam: block %s: %w", b.Key, err)
+	}
+	if q > 0 {
+		return a.addQuantized(b.Key, x, b.Labels, k, q)
 	}
 	t, err := linalg.NewStats(x.Cols, k)
 	if err != nil {
@@ -63,12 +72,35 @@ func (a *statsAcc) addBlock(b Block, clip float64, k int) (*statsAcc, error) {
 		return nil, fmt.Errorf("dpbeam: block %s: %w", b.Key, err)
 	}
 	if a.D == 0 {
-		a = newStatsAcc(x.Cols, k, clip)
+		a = newStatsAcc(x.Cols, k, r.ClipNorm)
+	}
+	if a.Q != nil {
+		return nil, fmt.Errorf("dpbeam: internal: unquantised block added to quantised statistics")
 	}
 	if a.D != x.Cols || a.K != k {
 		return nil, fmt.Errorf("dpbeam: block %s has %d features, earlier blocks %d: %w", b.Key, x.Cols, a.D, linalg.ErrShape)
 	}
 	return a, a.addStats(t)
+}
+
+// addQuantized adds the rows x (clipped and quantised to q) to quantised
+// statistics, whose float64 sums are exact (linalg.NewQuantizedStats).
+func (a *statsAcc) addQuantized(key string, x *linalg.Matrix32, labels []int, k int, q float64) (*statsAcc, error) {
+	if a.D == 0 {
+		st, err := linalg.NewQuantizedStats(x.Cols, k, q)
+		if err != nil {
+			return nil, err
+		}
+		a = &statsAcc{D: x.Cols, K: k, Q: st}
+	}
+	if a.Q == nil || a.D != x.Cols || a.K != k {
+		return nil, fmt.Errorf("dpbeam: block %s has %d features, earlier blocks %d: %w", key, x.Cols, a.D, linalg.ErrShape)
+	}
+	a.Q.Workers = 1 // results do not depend on it; Beam runs one bundle per core
+	if err := a.Q.Add(x, labels); err != nil {
+		return nil, fmt.Errorf("dpbeam: block %s: %w", key, err)
+	}
+	return a, nil
 }
 
 // addStats adds the values of a core Stats exactly.
@@ -108,6 +140,13 @@ func (a *statsAcc) merge(o *statsAcc) (*statsAcc, error) {
 	case a.D != o.D || a.K != o.K:
 		return nil, fmt.Errorf("dpbeam: merging statistics of %d features and %d classes into %d and %d: %w",
 			o.D, o.K, a.D, a.K, linalg.ErrShape)
+	case (a.Q == nil) != (o.Q == nil):
+		return nil, fmt.Errorf("dpbeam: merging quantised and unquantised statistics: %w", linalg.ErrShape)
+	case a.Q != nil:
+		if err := a.Q.Merge(o.Q); err != nil {
+			return nil, fmt.Errorf("dpbeam: %w", err)
+		}
+		return a, nil
 	}
 	if err := a.Gram.merge(o.Gram); err != nil {
 		return nil, err
@@ -127,6 +166,9 @@ func (a *statsAcc) merge(o *statsAcc) (*statsAcc, error) {
 func (a *statsAcc) stats() (*linalg.Stats, error) {
 	if a == nil || a.D == 0 {
 		return nil, fmt.Errorf("dpbeam: statistics of no rows: %w", linalg.ErrEmpty)
+	}
+	if a.Q != nil {
+		return a.Q, nil
 	}
 	d, k := a.D, a.K
 	b := make([]byte, 0, 8+4+24+8*k+8*(d*(d+1)/2)+8*k*d+4)
@@ -157,6 +199,10 @@ func encodeStatsAcc(a *statsAcc) ([]byte, error) {
 	if a == nil || a.D == 0 {
 		return []byte{0}, nil
 	}
+	if a.Q != nil {
+		b, err := a.Q.MarshalBinary()
+		return append([]byte{2}, b...), err
+	}
 	b := []byte{1}
 	b = binary.AppendUvarint(b, uint64(a.D))
 	b = binary.AppendUvarint(b, uint64(a.K))
@@ -171,6 +217,13 @@ func encodeStatsAcc(a *statsAcc) ([]byte, error) {
 func decodeStatsAcc(p []byte) (*statsAcc, error) {
 	if len(p) == 1 && p[0] == 0 {
 		return &statsAcc{}, nil
+	}
+	if len(p) > 0 && p[0] == 2 {
+		st := new(linalg.Stats)
+		if err := st.UnmarshalBinary(p[1:]); err != nil || st.Quantum() == 0 {
+			return nil, errCorrupt
+		}
+		return &statsAcc{D: st.Dim(), K: st.Classes(), Q: st}, nil
 	}
 	if len(p) == 0 || p[0] != 1 {
 		return nil, errCorrupt
@@ -209,20 +262,31 @@ func decodeStatsAcc(p []byte) (*statsAcc, error) {
 }
 
 // StatsFn is a Beam CombineFn from Blocks to the sufficient statistics of
-// DP-LS and DP-FC: each block's rows are clipped to L2 norm ClipNorm
-// (dp.ClipRows), its Gram, class sums and counts computed by linalg.Stats,
-// and the blocks' values summed exactly. ExtractOutput returns the statistics
-// as linalg.Stats.MarshalBinary bytes (decode with UnmarshalBinary): each
-// entry the correctly rounded value of the exact sum over blocks, so the
-// result does not depend on the runner, the bundling, the number of workers
-// or the order of the merges. No noise is added here.
+// DP-LS and DP-FC: each block's rows are prepared as Rows says (clipped to
+// L2 norm ClipNorm, quantised if Quantize is set), their Gram, class sums
+// and counts computed by linalg.Stats, and the blocks' values summed
+// exactly. ExtractOutput returns the statistics as
+// linalg.Stats.MarshalBinary bytes (decode with UnmarshalBinary). No noise
+// is added here.
 //
-// Memory: an accumulator holds w·d(d+1)/2 + w'·K·d words, with w = 6 and
-// w' = 4 for ClipNorm about 1 (one more word per factor 2⁶⁴ of ClipNorm²);
-// each AddInput also needs a d×d scratch Gram and a copy of the block.
+// With Quantize set (16 is a good default, see optim.LS.Quantize), the
+// statistics are exact sums of the quantised rows, held in a quantised
+// linalg.Stats: the result is the same to the bit for the same rows however
+// they are split into files and blocks, ordered, bundled and merged, and
+// equals the core's (linalg.NewQuantizedStats, optim.LS with the same
+// Quantize) — or the pipeline fails with an error wrapping
+// linalg.ErrInexact if a Gram diagonal entry reaches 2⁵³·q². Without it,
+// each block's float64 statistics are added in wide fixed point: each entry
+// is the correctly rounded exact sum over blocks, independent of the runner,
+// bundling and merge order, but dependent on which rows form a block.
+//
+// Memory: an accumulator holds d(d+1)/2 + K·d float64s (d² + K·d in
+// memory) with Quantize set; without, w·d(d+1)/2 + w'·K·d words, with w = 6
+// and w' = 4 for ClipNorm about 1 (one more word per factor 2⁶⁴ of
+// ClipNorm²). Each AddInput also needs a d×d scratch Gram and a copy of the
+// block.
 type StatsFn struct {
-	// ClipNorm is the L2 norm C rows are clipped to. Required.
-	ClipNorm float64
+	Rows
 	// Classes is the number of classes K; 0 for unlabelled rows.
 	Classes int
 }
@@ -232,10 +296,7 @@ func (f *StatsFn) CreateAccumulator() *statsAcc { return &statsAcc{} }
 
 // AddInput adds the statistics of one block.
 func (f *StatsFn) AddInput(a *statsAcc, b Block) (*statsAcc, error) {
-	if err := positive("ClipNorm", f.ClipNorm); err != nil {
-		return nil, err
-	}
-	return a.addBlock(b, f.ClipNorm, f.Classes)
+	return a.addBlock(b, f.Rows, f.Classes)
 }
 
 // MergeAccumulators adds b into a, exactly.
@@ -253,14 +314,14 @@ func (f *StatsFn) ExtractOutput(a *statsAcc) ([]byte, error) {
 // StatsOf computes in memory what StatsFn computes on a pipeline over the
 // same blocks, bit for bit, in any order: the reference for tests and a
 // single-machine equivalent.
-func StatsOf(blocks []Block, clip float64, classes int) (*linalg.Stats, error) {
-	if err := positive("ClipNorm", clip); err != nil {
+func StatsOf(blocks []Block, r Rows, classes int) (*linalg.Stats, error) {
+	if _, err := r.quantum(); err != nil {
 		return nil, err
 	}
 	a := &statsAcc{}
 	for _, b := range blocks {
 		var err error
-		if a, err = a.addBlock(b, clip, classes); err != nil {
+		if a, err = a.addBlock(b, r, classes); err != nil {
 			return nil, err
 		}
 	}

@@ -70,7 +70,7 @@ func TestStatsOfDigitsEqualsCore(t *testing.T) {
 	x, y, _, _, err := digits.Split()
 	require.NoError(t, err)
 	const c = 1.0
-	got, err := StatsOf(blocksOf(x, y, DefaultBlockRows), c, digits.Classes)
+	got, err := StatsOf(blocksOf(x, y, DefaultBlockRows), Rows{ClipNorm: c}, digits.Classes)
 	require.NoError(t, err)
 	want := coreStats(t, x, y, digits.Classes, c, DefaultBlockRows)
 	if encoded(t, got) != encoded(t, want) {
@@ -84,9 +84,9 @@ func TestStatsFnShardingInvariant(t *testing.T) {
 	const n, d, k, rows, c = 5000, 20, 4, 300, 2.0
 	x, y := synthetic(n, d, k, 3)
 	blocks := blocksOf(x, y, rows)
-	want, err := StatsOf(blocks, c, k)
+	want, err := StatsOf(blocks, Rows{ClipNorm: c}, k)
 	require.NoError(t, err)
-	fn := &StatsFn{ClipNorm: c, Classes: k}
+	fn := &StatsFn{Rows: Rows{ClipNorm: c}, Classes: k}
 	rng := rand.New(rand.NewPCG(5, 6))
 	for trial := range 20 {
 		accs := make([]*statsAcc, 1+rng.IntN(6))
