@@ -203,7 +203,7 @@ func ProjectPSD(a *mat.SymDense, floor float64) (*mat.SymDense, error) {
 	}
 	ww := v // V is no longer needed: W·Wᵀ goes in its place
 	clear(ww)
-	dgemm(d, d, k, wm, k, 1, wm, 1, k, ww, d, true, workers, gemmUseAsm)
+	dgemm(d, d, k, wm, k, 1, wm, 1, k, ww, d, triUpper, workers, gemmUseAsm)
 	for i := range d {
 		row := c.Data[i*c.Stride+i : i*c.Stride+d]
 		for j, x := range ww[i*d+i : (i+1)*d] {

@@ -18,28 +18,27 @@ func rotPanels3Asm(z []float64, stride, top int, c, s []float64) {
 	rotPanels3AVX2(&z[0], stride, top, n, &c[0], &s[0])
 }
 
-// tridiagRowAVX2 is the vector part of tridiagRowAsm: n is a multiple of 8.
-// The dot product is summed in eight lanes (two 4-wide accumulators, for
+// tridiagRow2AVX2 is the vector part of tridiagRow2Asm: n is a multiple of
+// 8. Each dot product is summed in eight lanes (two 4-wide accumulators, for
 // j ≡ 0…3 and 4…7 mod 8), combined as ((a0+b0)+(a2+b2))+((a1+b1)+(a3+b3)).
 //
 //go:noescape
-func tridiagRowAVX2(a, v, w, vn, pp *float64, n int, vi, wi, vni float64) float64
+func tridiagRow2AVX2(a0, a1, v, pp *float64, n int, v0, v1 float64) (d0, d1 float64)
 
-// tridiagRowAsm is tridiagRow with the assembly loop for the multiples of 8
-// and a scalar tail.
-func tridiagRowAsm(a, v, w, vn, pp []float64, vi, wi, vni float64) float64 {
-	n := len(a)
-	v, w, vn, pp = v[:n], w[:n], vn[:n], pp[:n]
+// tridiagRow2Asm is tridiagRow2 with the assembly loop for the multiples of
+// 8 and a scalar tail.
+func tridiagRow2Asm(a0, a1, v, pp []float64, v0, v1 float64) (d0, d1 float64) {
+	n := len(a0)
+	a1, v, pp = a1[:n], v[:n], pp[:n]
 	n8 := n &^ 7
-	var dot float64
 	if n8 > 0 {
-		dot = tridiagRowAVX2(&a[0], &v[0], &w[0], &vn[0], &pp[0], n8, vi, wi, vni)
+		d0, d1 = tridiagRow2AVX2(&a0[0], &a1[0], &v[0], &pp[0], n8, v0, v1)
 	}
 	for j := n8; j < n; j++ {
-		x := a[j] - vi*w[j] - wi*v[j]
-		a[j] = x
-		dot += x * vn[j]
-		pp[j] += x * vni
+		x0, x1 := a0[j], a1[j]
+		d0 += x0 * v[j]
+		d1 += x1 * v[j]
+		pp[j] += x0*v0 + x1*v1
 	}
-	return dot
+	return d0, d1
 }

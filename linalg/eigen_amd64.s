@@ -46,55 +46,61 @@ rotloop:
 	VZEROUPPER
 	RET
 
-// func tridiagRowAVX2(a, v, w, vn, pp *float64, n int, vi, wi, vni float64) float64
+// func tridiagRow2AVX2(a0, a1, v, pp *float64, n int, v0, v1 float64) (d0, d1 float64)
 //
-// For j < n (a multiple of 8): x = a[j] − vi·w[j] − wi·v[j] (fused);
-// a[j] = x; dot += x·vn[j]; pp[j] += x·vni.
-TEXT ·tridiagRowAVX2(SB), NOSPLIT, $0-80
-	MOVQ a+0(FP), DI
-	MOVQ v+8(FP), SI
-	MOVQ w+16(FP), BX
-	MOVQ vn+24(FP), DX
-	MOVQ pp+32(FP), R8
-	MOVQ n+40(FP), CX
-	VBROADCASTSD vi+48(FP), Y13
-	VBROADCASTSD wi+56(FP), Y14
-	VBROADCASTSD vni+64(FP), Y15
+// For j < n (a multiple of 8): d0 += a0[j]·v[j]; d1 += a1[j]·v[j];
+// pp[j] = fma(a1[j], v1, fma(a0[j], v0, pp[j])).
+TEXT ·tridiagRow2AVX2(SB), NOSPLIT, $0-72
+	MOVQ a0+0(FP), DI
+	MOVQ a1+8(FP), SI
+	MOVQ v+16(FP), BX
+	MOVQ pp+24(FP), R8
+	MOVQ n+32(FP), CX
+	VBROADCASTSD v0+40(FP), Y14
+	VBROADCASTSD v1+48(FP), Y15
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
 	SHRQ $3, CX
-	JZ   trddone
+	JZ   r2done
 
-trdloop:
-	VMOVUPD (DI), Y2
-	VMOVUPD 32(DI), Y3
-	VFNMADD231PD (BX), Y13, Y2
-	VFNMADD231PD 32(BX), Y13, Y3
-	VFNMADD231PD (SI), Y14, Y2
-	VFNMADD231PD 32(SI), Y14, Y3
-	VMOVUPD Y2, (DI)
-	VMOVUPD Y3, 32(DI)
-	VFMADD231PD (DX), Y2, Y0
-	VFMADD231PD 32(DX), Y3, Y1
-	VMOVUPD (R8), Y4
-	VMOVUPD 32(R8), Y5
-	VFMADD231PD Y2, Y15, Y4
-	VFMADD231PD Y3, Y15, Y5
-	VMOVUPD Y4, (R8)
-	VMOVUPD Y5, 32(R8)
+r2loop:
+	VMOVUPD (DI), Y4
+	VMOVUPD 32(DI), Y5
+	VMOVUPD (SI), Y6
+	VMOVUPD 32(SI), Y7
+	VMOVUPD (BX), Y8
+	VMOVUPD 32(BX), Y9
+	VMOVUPD (R8), Y10
+	VMOVUPD 32(R8), Y11
+	VFMADD231PD Y4, Y8, Y0
+	VFMADD231PD Y5, Y9, Y1
+	VFMADD231PD Y6, Y8, Y2
+	VFMADD231PD Y7, Y9, Y3
+	VFMADD231PD Y4, Y14, Y10
+	VFMADD231PD Y5, Y14, Y11
+	VFMADD231PD Y6, Y15, Y10
+	VFMADD231PD Y7, Y15, Y11
+	VMOVUPD Y10, (R8)
+	VMOVUPD Y11, 32(R8)
 	ADDQ $64, DI
 	ADDQ $64, SI
 	ADDQ $64, BX
-	ADDQ $64, DX
 	ADDQ $64, R8
 	DECQ CX
-	JNZ  trdloop
+	JNZ  r2loop
 
-trddone:
+r2done:
 	VADDPD Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPD X1, X0, X0
 	VHADDPD X0, X0, X0
-	VMOVSD X0, ret+72(FP)
+	VMOVSD X0, d0+56(FP)
+	VADDPD Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VADDPD X3, X2, X2
+	VHADDPD X2, X2, X2
+	VMOVSD X2, d1+64(FP)
 	VZEROUPPER
 	RET

@@ -1,20 +1,28 @@
 package linalg
 
+// Which part of the product dgemm computes.
+const (
+	triFull  = iota // all of C
+	triUpper        // the tiles meeting the upper triangle
+	triLower        // the tiles meeting the lower triangle
+)
+
 // dgemmKC is the summed dimension's chunk in dgemm: a 12-column panel of
 // dgemmKC rows of B (24 KiB) stays in L1 while the row tiles pass.
 const dgemmKC = 256
 
 // dgemm adds A·B to C, where C is m×n (entry (i, j) at c[i*ldc+j]), A is m×k
 // (entry (i, r) at a[i*ia+r*sa]) and B is k×n (entry (r, j) at
-// b[r*rb+j*cb]), with the 4×12 tile kernel of MulXWt. With upper set, only
-// the register tiles that meet the upper triangle (j ≥ i) are computed, and
-// the entries of C strictly below the diagonal are unspecified.
+// b[r*rb+j*cb]), with the 4×12 tile kernel of MulXWt. With tri = triUpper
+// (triLower), only the register tiles that meet the upper (lower) triangle,
+// j ≥ i (j ≤ i), are computed, and the entries of C strictly below (above)
+// the diagonal are unspecified.
 //
 // The k products of each entry are summed in chunks of dgemmKC, each chunk
 // from zero in order and added to C in chunk order; the columns of C are
 // split among workers goroutines in panels of 12, each entry computed by one
 // goroutine. The result is therefore bit-identical for every workers count.
-func dgemm(m, n, k int, a []float64, ia, sa int, b []float64, rb, cb int, c []float64, ldc int, upper bool, workers int, useAsm bool) {
+func dgemm(m, n, k int, a []float64, ia, sa int, b []float64, rb, cb int, c []float64, ldc int, tri int, workers int, useAsm bool) {
 	if m <= 0 || n <= 0 || k <= 0 {
 		return
 	}
@@ -49,8 +57,12 @@ func dgemm(m, n, k int, a []float64, ia, sa int, b []float64, rb, cb int, c []fl
 					clear(out[nc:])
 				}
 			}
-			for i0 := 0; i0 < m; i0 += gemmMR {
-				if upper && (p1*gemmNR-1 < i0) {
+			i0 := 0
+			if tri == triLower {
+				i0 = max(0, p0*gemmNR-gemmMR+1) / gemmMR * gemmMR
+			}
+			for ; i0 < m; i0 += gemmMR {
+				if tri == triUpper && p1*gemmNR-1 < i0 {
 					break
 				}
 				ar, ai, as := a[i0*ia+r0*sa:], ia, sa
@@ -66,7 +78,7 @@ func dgemm(m, n, k int, a []float64, ia, sa int, b []float64, rb, cb int, c []fl
 				}
 				for q := range p1 - p0 {
 					j0 := (p0 + q) * gemmNR
-					if upper && j0+gemmNR-1 < i0 {
+					if tri == triUpper && j0+gemmNR-1 < i0 || tri == triLower && j0 > i0+gemmMR-1 {
 						continue
 					}
 					bp := pack[q*gemmNR*kb : (q+1)*gemmNR*kb]

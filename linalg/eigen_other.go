@@ -7,7 +7,7 @@ func rotPanels3Asm(z []float64, stride, top int, c, s []float64) {
 	panic("linalg: internal: no assembly rotation kernel in this build")
 }
 
-// tridiagRowAsm is never called when gemmHasAsm is false.
-func tridiagRowAsm(a, v, w, vn, pp []float64, vi, wi, vni float64) float64 {
+// tridiagRow2Asm is never called when gemmHasAsm is false.
+func tridiagRow2Asm(a0, a1, v, pp []float64, v0, v1 float64) (d0, d1 float64) {
 	panic("linalg: internal: no assembly tridiagonalisation kernel in this build")
 }

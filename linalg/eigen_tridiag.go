@@ -13,21 +13,22 @@ import "math"
 //
 //	A₂₂ ← A₂₂ − v·wᵀ − w·vᵀ,  p = τ·A₂₂·v,  w = p − (τ/2)(pᵀv)·v.
 //
-// The update of step k is fused with the product A₂₂·v of step k+1: the
-// column that defines step k+1's reflector is updated first, and then one
-// pass over the trailing lower triangle updates each entry and accumulates
-// the product from it while it is in a register, so the triangle is read and
-// written once per step. Row i of the pass is an axpy-like sweep over
-// w[i*d+k+2 : i*d+i], which tridiagRow does (in assembly where available).
-// The trailing rows are cut into a number of chunks that depends on the
-// size alone; each chunk scatters its column sums into its own vector and
-// the vectors are added in chunk order, so the result does not depend on
-// how many goroutines run the chunks.
+// As in LAPACK's Dsytrd and Dlatrd, the updates of a panel of tridiagNB
+// steps are deferred: within the panel, the current trailing matrix is
+// A − V·Wᵀ − W·Vᵀ with A as it was at the start of the panel and V, W the
+// panel's vectors so far, so each step reads A once (read only) for the
+// product A₂₂·v, in tridiagSymv, and corrects it with the panel's vectors;
+// after the panel, the trailing lower triangle gets the rank-2·tridiagNB
+// update with two matrix products (the GEMM tile kernel). The product A₂₂·v
+// cuts the trailing rows into a number of chunks that depends on the size
+// alone; each chunk scatters its column sums into its own vector and the
+// vectors are added in chunk order, so the result does not depend on how
+// many goroutines run the chunks.
 //
 // v_k is kept in row k of the unused upper triangle (w[k*d+i], i > k+1;
 // w[k*d+k+1] = 1) for the formation of Q = H_0·H_1·…·H_{d−3}.
 
-// tridiagChunkMin is the trailing size from which a step's pass is split
+// tridiagChunkMin is the trailing size from which a product A₂₂·v is split
 // into tridiagChunks chunks of rows.
 const (
 	tridiagChunkMin = 192
@@ -45,79 +46,121 @@ func tridiagReduce(w []float64, d int, diag, off, tau []float64, workers int, us
 		diag[0] = w[0]
 		return
 	}
-	// Pending update (vPrev, wPrev) from the previous step, indexed by
-	// global row; zero before the first step.
-	vPrev := make([]float64, d)
-	wPrev := make([]float64, d)
-	vCur := make([]float64, d)
+	const nb = tridiagNB
+	nr := d - 2
+	// vw[t*d:] is V's column t, vw[(nb+t)*d:] W's, by global row; wneg is −W.
+	vw := make([]float64, 2*nb*d)
+	wneg := make([]float64, nb*d)
+	x := make([]float64, d)
 	p := make([]float64, d)
 	part := make([][]float64, tridiagChunks)
 	for c := range part {
 		part[c] = make([]float64, d)
 	}
-	for k := 0; k < d-2; k++ {
-		// Bring column k (rows k…d−1) up to date.
-		for i := k; i < d; i++ {
-			w[i*d+k] -= vPrev[i]*wPrev[k] + wPrev[i]*vPrev[k]
-		}
-		diag[k] = w[k*d+k]
-		// Reflector from x = w[k+1:, k].
-		beta, t := tridiagHouseholder(w, d, k, vCur)
-		off[k] = beta
-		tau[k] = t
-		row := w[k*d : (k+1)*d]
-		copy(row[k+1:], vCur[k+1:])
+	col := func(t int) []float64 { return vw[t*d : (t+1)*d] }
+	for k0 := 0; k0 < nr; k0 += nb {
+		k1 := min(k0+nb, nr)
+		for jj, k := 0, k0; k < k1; jj, k = jj+1, k+1 {
+			// Column k (rows k…d−1) as it stands after the panel's steps so far.
+			for i := k; i < d; i++ {
+				x[i] = w[i*d+k]
+			}
+			for t := range jj {
+				vt, wt := col(t), col(nb+t)
+				tridiagAxpy2(x[k:], vt[k:], wt[k:], -wt[k], -vt[k])
+			}
+			diag[k] = x[k]
+			v := col(jj)
+			clear(v[:k+1])
+			beta, tk := tridiagHouseholder(x, k, v)
+			off[k] = beta
+			tau[k] = tk
+			copy(w[k*d+k+1:(k+1)*d], v[k+1:])
 
-		// Fused pass: rows k+1…d−1, columns k+1…row.
-		clear(p[k+1:])
-		tridiagPass(w, d, k+1, vPrev, wPrev, vCur, p, part, workers, useAsm)
-
-		// w = τ·p − (τ/2)(τ·pᵀv)·v; the next pending update is (v, w).
-		vPrev, vCur = vCur, vPrev
-		var pv float64
-		for i := k + 1; i < d; i++ {
-			p[i] *= t
-			pv += p[i] * vPrev[i]
+			// p = (A₂₂ − V·Wᵀ − W·Vᵀ)·v on rows k+1…d−1.
+			tridiagSymv(w, d, k+1, v, p, part, workers, useAsm)
+			for t := range jj {
+				vt, wt := col(t), col(nb+t)
+				alpha := tridiagDot(wt[k+1:], v[k+1:])
+				gamma := tridiagDot(vt[k+1:], v[k+1:])
+				tridiagAxpy2(p[k+1:], vt[k+1:], wt[k+1:], -alpha, -gamma)
+			}
+			// w = τ·p − (τ/2)(τ·pᵀv)·v.
+			wv := col(nb + jj)
+			clear(wv[:k+1])
+			var pv float64
+			for i := k + 1; i < d; i++ {
+				p[i] *= tk
+				pv += p[i] * v[i]
+			}
+			h := 0.5 * tk * pv
+			for i := k + 1; i < d; i++ {
+				wv[i] = p[i] - h*v[i]
+			}
 		}
-		h := 0.5 * t * pv
-		for i := k + 1; i < d; i++ {
-			wPrev[i] = p[i] - h*vPrev[i]
+		// Trailing lower triangle, rows and columns k1…d−1:
+		// A₂₂ += V·(−W)ᵀ + (−W)·Vᵀ.
+		b := k1 - k0
+		m2 := d - k1
+		for t := range b {
+			for i, y := range col(nb + t)[k1:] {
+				wneg[t*d+k1+i] = -y
+			}
 		}
-		vPrev[k], wPrev[k] = 0, 0
+		c := w[k1*d+k1:]
+		dgemm(m2, m2, b, vw[k1:], 1, d, wneg[k1:], d, 1, c, d, triLower, workers, useAsm)
+		dgemm(m2, m2, b, wneg[k1:], 1, d, vw[k1:], d, 1, c, d, triLower, workers, useAsm)
 	}
-	// The last 2×2 block.
-	k := d - 2
-	for i := k; i < d; i++ {
-		for j := k; j <= i; j++ {
-			w[i*d+j] -= vPrev[i]*wPrev[j] + wPrev[i]*vPrev[j]
-		}
-	}
-	diag[k] = w[k*d+k]
-	off[k] = w[(k+1)*d+k]
-	diag[k+1] = w[(k+1)*d+k+1]
+	diag[d-2] = w[(d-2)*d+d-2]
+	off[d-2] = w[(d-1)*d+d-2]
+	diag[d-1] = w[(d-1)*d+d-1]
 }
 
-// tridiagHouseholder builds the reflector of step k from x = w[k+1:, k]:
-// it returns β and τ with (I − τ·v·vᵀ)·x = β·e₁, and stores v (v[k+1] = 1)
-// in v[k+1:]. When the entries below x[0] are negligible (their norm below
-// 2⁻⁹⁰⁰, against entries of order 1), τ = 0 and β = x[0].
-func tridiagHouseholder(w []float64, d, k int, v []float64) (beta, tau float64) {
-	alpha := w[(k+1)*d+k]
+// tridiagAxpy2 sets y[i] += a·u[i] + b·v[i] for i < len(y).
+func tridiagAxpy2(y, u, v []float64, a, b float64) {
+	u, v = u[:len(y)], v[:len(y)]
+	for i := range y {
+		y[i] += a*u[i] + b*v[i]
+	}
+}
+
+// tridiagDot returns Σ u[i]·v[i] over i < len(u).
+func tridiagDot(u, v []float64) float64 {
+	v = v[:len(u)]
+	var s0, s1 float64
+	i := 0
+	for ; i+1 < len(u); i += 2 {
+		s0 += u[i] * v[i]
+		s1 += u[i+1] * v[i+1]
+	}
+	if i < len(u) {
+		s0 += u[i] * v[i]
+	}
+	return s0 + s1
+}
+
+// tridiagHouseholder builds the reflector of step k from x[k+1:]: it returns
+// β and τ with (I − τ·v·vᵀ)·x[k+1:] = β·e₁, and stores v (v[k+1] = 1) in
+// v[k+1:]. When the entries below x[k+1] are negligible (their norm below
+// 2⁻⁹⁰⁰, against entries of order 1), τ = 0 and β = x[k+1].
+func tridiagHouseholder(x []float64, k int, v []float64) (beta, tau float64) {
+	alpha := x[k+1]
+	rest := x[k+2:]
 	scale := 0.0
-	for i := k + 2; i < d; i++ {
-		scale = max(scale, math.Abs(w[i*d+k]))
+	for _, y := range rest {
+		scale = max(scale, math.Abs(y))
 	}
 	v[k+1] = 1
 	if scale == 0 {
 		clear(v[k+2:])
 		return alpha, 0
 	}
-	// ‖x[1:]‖ with the entries scaled by their maximum, so no square
+	// ‖x[k+2:]‖ with the entries scaled by their maximum, so no square
 	// underflows or overflows.
 	var ss float64
 	inv := 1 / scale
-	for i := k + 2; i < d; i++ {
-		t := w[i*d+k] * inv
+	for _, y := range rest {
+		t := y * inv
 		ss += t * t
 	}
 	xnorm := scale * math.Sqrt(ss)
@@ -128,16 +171,16 @@ func tridiagHouseholder(w []float64, d, k int, v []float64) (beta, tau float64) 
 	beta = -math.Copysign(math.Hypot(alpha, xnorm), alpha)
 	tau = (beta - alpha) / beta
 	f := 1 / (alpha - beta)
-	for i := k + 2; i < d; i++ {
-		v[i] = w[i*d+k] * f
+	for i, y := range rest {
+		v[k+2+i] = y * f
 	}
 	return beta, tau
 }
 
-// tridiagPass applies the pending update (vp, wp) to rows and columns
-// k0…d−1 of the lower triangle of w and sets p[k0:] = A₂₂·vn for the updated
-// block A₂₂. part holds tridiagChunks scratch vectors of length d.
-func tridiagPass(w []float64, d, k0 int, vp, wp, vn, p []float64, part [][]float64, workers int, useAsm bool) {
+// tridiagSymv sets p[k0:] = A·v[k0:] for the symmetric matrix A held in
+// the lower triangle of rows and columns k0…d−1 of w. part holds
+// tridiagChunks scratch vectors of length d.
+func tridiagSymv(w []float64, d, k0 int, v, p []float64, part [][]float64, workers int, useAsm bool) {
 	m := d - k0
 	chunks := 1
 	if m >= tridiagChunkMin {
@@ -156,13 +199,18 @@ func tridiagPass(w []float64, d, k0 int, vp, wp, vn, p []float64, part [][]float
 		r0, r1 := bounds[c], bounds[c+1]
 		pp := part[c]
 		clear(pp[k0:r1])
-		for i := r0; i < r1; i++ {
-			row := w[i*d : i*d+i+1]
-			vi, wi, vni := vp[i], wp[i], vn[i]
-			dot := tridiagRow(useAsm, row[k0:i], vp[k0:i], wp[k0:i], vn[k0:i], pp[k0:i], vi, wi, vni)
-			x := row[i] - 2*vi*wi
-			row[i] = x
-			pp[i] += dot + x*vni
+		for i := r0; i < r1; i += 2 {
+			a0 := w[i*d : i*d+i+1]
+			if i+1 == r1 {
+				d0, _ := tridiagRow2(useAsm, a0[k0:i], a0[k0:i], v[k0:i], pp[k0:i], v[i], 0)
+				pp[i] += d0 + a0[i]*v[i]
+				continue
+			}
+			a1 := w[(i+1)*d : (i+1)*d+i+2]
+			d0, d1 := tridiagRow2(useAsm, a0[k0:i], a1[k0:i], v[k0:i], pp[k0:i], v[i], v[i+1])
+			x := a1[i]
+			pp[i] += (d0 + a0[i]*v[i]) + x*v[i+1]
+			pp[i+1] += (d1 + x*v[i]) + a1[i+1]*v[i+1]
 		}
 	}
 	if chunks == 1 || workers <= 1 {
@@ -172,49 +220,40 @@ func tridiagPass(w []float64, d, k0 int, vp, wp, vn, p []float64, part [][]float
 	} else {
 		parallelFor(chunks, workers, run)
 	}
+	clear(p[k0:])
 	for c := range chunks {
 		r1 := bounds[c+1]
-		for j, v := range part[c][k0:r1] {
-			p[k0+j] += v
+		for j, y := range part[c][k0:r1] {
+			p[k0+j] += y
 		}
 	}
 }
 
-// tridiagRow is the inner loop of tridiagPass over one row segment:
+// tridiagRow2 is the inner loop of tridiagSymv over two rows a0 and a1 of
+// the lower triangle, both restricted to the same columns:
 //
-//	for j: x = a[j] − vi·w[j] − wi·v[j]; a[j] = x; dot += x·vn[j]; pp[j] += x·vni
+//	for j: d0 += a0[j]·v[j]; d1 += a1[j]·v[j]; pp[j] += a0[j]·v0 + a1[j]·v1
 //
-// and returns dot. The assembly version fuses the multiply-adds and sums dot
-// in four lanes, so the two agree to rounding, not bit for bit.
-func tridiagRow(useAsm bool, a, v, w, vn, pp []float64, vi, wi, vni float64) float64 {
+// The assembly version fuses the multiply-adds and sums the dot products in
+// eight lanes, so the two agree to rounding, not bit for bit.
+func tridiagRow2(useAsm bool, a0, a1, v, pp []float64, v0, v1 float64) (d0, d1 float64) {
 	if useAsm {
-		return tridiagRowAsm(a, v, w, vn, pp, vi, wi, vni)
+		return tridiagRow2Asm(a0, a1, v, pp, v0, v1)
 	}
-	return tridiagRowGo(a, v, w, vn, pp, vi, wi, vni)
+	return tridiagRow2Go(a0, a1, v, pp, v0, v1)
 }
 
-// tridiagRowGo is the pure-Go tridiagRow.
-func tridiagRowGo(a, v, w, vn, pp []float64, vi, wi, vni float64) float64 {
-	n := len(a)
-	v, w, vn, pp = v[:n], w[:n], vn[:n], pp[:n]
-	var d0, d1 float64
-	j := 0
-	for ; j+1 < n; j += 2 {
-		x0 := a[j] - vi*w[j] - wi*v[j]
-		x1 := a[j+1] - vi*w[j+1] - wi*v[j+1]
-		a[j], a[j+1] = x0, x1
-		d0 += x0 * vn[j]
-		d1 += x1 * vn[j+1]
-		pp[j] += x0 * vni
-		pp[j+1] += x1 * vni
+// tridiagRow2Go is the pure-Go tridiagRow2.
+func tridiagRow2Go(a0, a1, v, pp []float64, v0, v1 float64) (d0, d1 float64) {
+	n := len(a0)
+	a1, v, pp = a1[:n], v[:n], pp[:n]
+	for j, x0 := range a0 {
+		x1 := a1[j]
+		d0 += x0 * v[j]
+		d1 += x1 * v[j]
+		pp[j] += x0*v0 + x1*v1
 	}
-	if j < n {
-		x := a[j] - vi*w[j] - wi*v[j]
-		a[j] = x
-		d0 += x * vn[j]
-		pp[j] += x * vni
-	}
-	return d0 + d1
+	return d0, d1
 }
 
 // tridiagFormQ overwrites q (d×d, row-major) with Q = H_0·H_1·…·H_{d−3},
@@ -273,7 +312,7 @@ func tridiagFormQ(q, w []float64, d int, tau []float64, workers int, useAsm bool
 		q22 := q[(k0+1)*d+k0+1:]
 		wb := wk[:b*m]
 		clear(wb)
-		dgemm(b, m, m, y, m, 1, q22, d, 1, wb, m, false, workers, useAsm)
+		dgemm(b, m, m, y, m, 1, q22, d, 1, wb, m, triFull, workers, useAsm)
 		for i := range b {
 			wi := wb[i*m : (i+1)*m]
 			for c := range wi {
@@ -284,7 +323,7 @@ func tridiagFormQ(q, w []float64, d int, tau []float64, workers int, useAsm bool
 				wi[c] = -s
 			}
 		}
-		dgemm(m, m, b, y, 1, m, wb, m, 1, q22, d, false, workers, useAsm)
+		dgemm(m, m, b, y, 1, m, wb, m, 1, q22, d, triFull, workers, useAsm)
 	}
 }
 
