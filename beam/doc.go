@@ -67,7 +67,7 @@
 // One pass over the data per statistic: one for DP-LS, 1 + Steps for DP-FC.
 // A StatsFn accumulator holds d² + K·d float64s with quantised rows, about
 // 6·d(d+1)/2 + 4·K·d words without (clip norm ≈ 1), and each AddInput a d×d
-// scratch Gram and a block: d = 1664 needs about 22 MB (quantised) or 70 MB
+// scratch Gram and a block: d = 1664, K = 1000 needs about 35 MB (quantised) or 70 MB
 // per accumulator. A gradient accumulator holds about 5·K·d words.
 //
 // # Concurrency
