@@ -98,10 +98,11 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	}
 	// a·2^−e has entries below 1 in magnitude, at least one ≥ 1/2.
 	_, e := math.Frexp(amax)
-	w := make([]float64, d*d) // lower triangle of the scaled a
+	scale := math.Ldexp(1, -e) // a power of two, so scaling is exact
+	w := make([]float64, d*d)  // lower triangle of the scaled a
 	for j := range d {
 		for i, x := range raw.Data[j*raw.Stride+j : j*raw.Stride+d] {
-			w[(j+i)*d+j] = math.Ldexp(x, -e)
+			w[(j+i)*d+j] = x * scale
 		}
 	}
 	diag := make([]float64, d)

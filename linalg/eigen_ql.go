@@ -121,6 +121,68 @@ func rotPanelGo(z []float64, top int, c, s []float64) {
 	out[0], out[1], out[2], out[3] = y0, y1, y2, y3
 }
 
+// qlHypot returns √(f² + g²) without the scaling of math.Hypot when the
+// squares can neither overflow nor lose precision to underflow.
+func qlHypot(f, g float64) float64 {
+	a := max(math.Abs(f), math.Abs(g))
+	if a < 0x1p-450 || a > 0x1p450 {
+		return math.Hypot(f, g)
+	}
+	return math.Sqrt(f*f + g*g)
+}
+
+// A rotApplier applies rotation batches to z in a goroutine of its own,
+// in the order they are handed over, while the caller fills the next.
+type rotApplier struct {
+	z       *rotPanels
+	workers int
+	useAsm  bool
+	todo    chan *rotBatch // batches to apply, in order
+	free    chan *rotBatch // applied, emptied batches
+	done    chan struct{}  // closed when the goroutine has exited
+}
+
+// newRotApplier starts an applier with two batches; with one worker it
+// applies each batch in the caller's goroutine instead.
+func newRotApplier(z *rotPanels, workers int, useAsm bool) *rotApplier {
+	a := &rotApplier{z: z, workers: workers, useAsm: useAsm, free: make(chan *rotBatch, 2)}
+	a.free <- &rotBatch{}
+	a.free <- &rotBatch{}
+	if workers > 1 {
+		a.todo = make(chan *rotBatch, 1)
+		a.done = make(chan struct{})
+		go func() {
+			defer close(a.done)
+			for b := range a.todo {
+				a.z.apply(b, a.workers, a.useAsm)
+				a.free <- b
+			}
+		}()
+	}
+	return a
+}
+
+// next hands b (if not nil) over to be applied and returns an empty batch.
+func (a *rotApplier) next(b *rotBatch) *rotBatch {
+	if b != nil {
+		if a.todo == nil {
+			a.z.apply(b, a.workers, a.useAsm)
+			a.free <- b
+		} else {
+			a.todo <- b
+		}
+	}
+	return <-a.free
+}
+
+// close waits until every batch handed over has been applied.
+func (a *rotApplier) close() {
+	if a.todo != nil {
+		close(a.todo)
+		<-a.done
+	}
+}
+
 // tridiagQL overwrites diag with the eigenvalues (unsorted) of the symmetric
 // tridiagonal matrix with diagonal diag and subdiagonal off (len(off) =
 // len(diag); off[n−1] is scratch), and applies the rotations to z, so that
@@ -134,7 +196,11 @@ func tridiagQL(diag, off []float64, z *rotPanels, workers int, useAsm bool) erro
 		eps  = 0x1p-53
 		tiny = 0x1p-1000
 	)
-	b := &rotBatch{}
+	// Batches are applied by another goroutine while the iteration goes
+	// on, two batches in turn; each row still sees the batches in order.
+	ap := newRotApplier(z, workers, useAsm)
+	defer ap.close()
+	b := ap.next(nil)
 	maxSweeps := 30 * n
 	sweeps := 0
 	for l := 0; l < n; {
@@ -163,7 +229,7 @@ func tridiagQL(diag, off []float64, z *rotPanels, workers int, useAsm bool) erro
 		for ; i >= l; i-- {
 			f := s * off[i]
 			h := c * off[i]
-			r = math.Hypot(f, g)
+			r = qlHypot(f, g)
 			off[i+1] = r
 			if r == 0 {
 				// Underflow: deflate at i+1 and start again.
@@ -184,7 +250,7 @@ func tridiagQL(diag, off []float64, z *rotPanels, workers int, useAsm bool) erro
 			b.sweeps = append(b.sweeps, rotSweep{top: m, n: cnt, at: at})
 		}
 		if len(b.c) >= rotBatchMax {
-			z.apply(b, workers, useAsm)
+			b = ap.next(b)
 		}
 		if r == 0 && i >= l {
 			continue
@@ -193,6 +259,6 @@ func tridiagQL(diag, off []float64, z *rotPanels, workers int, useAsm bool) erro
 		off[l] = g
 		off[m] = 0
 	}
-	z.apply(b, workers, useAsm)
+	ap.next(b)
 	return nil
 }

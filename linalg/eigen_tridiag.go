@@ -327,5 +327,6 @@ func tridiagFormQ(q, w []float64, d int, tau []float64, workers int, useAsm bool
 	}
 }
 
-// tridiagNB is the number of reflectors per block in tridiagFormQ.
+// tridiagNB is the number of steps per panel in tridiagReduce and of
+// reflectors per block in tridiagFormQ.
 const tridiagNB = 32
