@@ -213,11 +213,30 @@ def run(name, reps, steps):
     return out
 
 
+def eigh_dims(dims, reps):
+    """np.linalg.eigh (LAPACK dsyevd: values and vectors) and eigh + PSD
+    reconstruction of the noisy covariance of BenchmarkEigenSym in
+    eigen_test.go: X^T X of min(4d, 20000) rows plus symmetric noise of
+    sigma = 1e-3 trace/d."""
+    out = {}
+    for d in dims:
+        X, _ = data(min(4 * d, 20000), d, 10)
+        A = xtx(X)
+        A = np.triu(A) + np.triu(A, 1).T
+        A += sym_noise(np.random.default_rng(1), d, 1e-3 * np.trace(A) / d)
+        print(f"[eigh] d={d}", file=sys.stderr, flush=True)
+        out[f"eigh/d={d}"] = bench(lambda: np.linalg.eigh(A), reps)
+        out[f"eigh+psd/d={d}"] = bench(lambda: psd(A), reps)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="mnist,cifar100")
     ap.add_argument("--steps", default="xtx,xty,stats,eigh,chol,step,perex,dpls")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--eigh-dims", default="",
+                    help="also time np.linalg.eigh at these sizes, e.g. 768,1280,2048")
     args = ap.parse_args()
     info = {"numpy": np.__version__, "env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")}}
     try:
@@ -230,6 +249,12 @@ def main():
         res["shapes"][s] = run(s, args.reps, args.steps.split(","))
         for k, v in res["shapes"][s].items():
             print(f"{s:9s} {k:20s} median {v['median_s']:.4f} s  min {v['min_s']:.4f} s  "
+                  f"cpu {v['cpu_s_median']:.4f} s  load {v['load1'][0]:.1f}->{v['load1'][1]:.1f}",
+                  file=sys.stderr, flush=True)
+    if args.eigh_dims:
+        res["eigh_dims"] = eigh_dims([int(d) for d in args.eigh_dims.split(",")], args.reps)
+        for k, v in res["eigh_dims"].items():
+            print(f"{k:20s} median {v['median_s']:.4f} s  min {v['min_s']:.4f} s  "
                   f"cpu {v['cpu_s_median']:.4f} s  load {v['load1'][0]:.1f}->{v['load1'][1]:.1f}",
                   file=sys.stderr, flush=True)
     json.dump(res, sys.stdout, indent=1)
