@@ -172,18 +172,6 @@ func (r *plan) report(rep *optim.Report, p optim.Privacy) {
 	}
 }
 
-// defaultRidge is the documented default λ of optim.LS and optim.FC:
-// max(1e-3·n·C²/d, RidgeScale·√(2d)·σ_G).
-func defaultRidge(ridge, scale, c2 float64, n, d int, sigmaG float64) float64 {
-	if ridge > 0 {
-		return ridge
-	}
-	if scale == 0 {
-		scale = 1
-	}
-	return max(1e-3*float64(n)*c2/float64(d), scale*math.Sqrt(2*float64(d))*sigmaG)
-}
-
 // regularized returns g (PSD-projected if noisy) + λI.
 func regularized(g *mat.SymDense, lambda float64, private bool) (*mat.SymDense, error) {
 	if private {
@@ -206,9 +194,10 @@ func transpose(m mat.Matrix) *mat.Dense {
 	return out
 }
 
-// SolveLS runs DP-LS (the global form of optim.LS; PerClass is not supported)
-// with its statistics computed by one Beam pipeline over p: the rows clipped
-// to s.ClipNorm, Gram and class sums summed exactly across workers. The noise
+// SolveLS runs DP-LS (the global form of optim.LS; PerClass is not
+// supported, see beam/README.md) with its statistics computed by one Beam
+// pipeline over p: the rows clipped to s.ClipNorm (and quantised to
+// s.Quantize bits), Gram and class sums summed exactly across workers. The noise
 // is added once, here on the driver, with the core dp functions, after each
 // release is spent in l ("gram", then "class_sums", as optim.LS does); the
 // noise multipliers are optim.LS's own calibration (s.Plan). classes is the
@@ -220,7 +209,8 @@ func transpose(m mat.Matrix) *mat.Dense {
 func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *accountant.Ledger, src dp.Source) (*optim.Result, error) {
 	start := time.Now()
 	if s.PerClass {
-		return nil, &accountant.ParamError{Param: "PerClass", Value: 1, Reason: "the per-class form is not supported on Beam"}
+		return nil, &accountant.ParamError{Param: "PerClass", Value: 1,
+			Reason: "the per-class form is not supported on Beam (K·d² statistics; see beam/README.md)"}
 	}
 	if classes < 2 {
 		return nil, &accountant.ParamError{Param: "Classes", Value: float64(classes), Reason: "need at least 2 classes"}
@@ -251,7 +241,7 @@ func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *acco
 	if r.private {
 		sigmaG = r.sigma(0)
 	}
-	a, err := regularized(g, defaultRidge(s.Ridge, s.RidgeScale, c*c, n, dim, sigmaG), r.private)
+	a, err := regularized(g, s.Lambda(n, dim, sigmaG), r.private)
 	if err != nil {
 		return fail(err)
 	}
@@ -277,16 +267,13 @@ func SolveFC(ctx context.Context, s *optim.FC, p *Pipeline, classes int, l *acco
 	if _, err := s.Plan(1); err != nil && !errors.Is(err, optim.ErrNonPrivate) {
 		return nil, err
 	}
-	steps, eta := s.Steps, s.LearningRate
+	steps := s.Steps
 	if steps == 0 {
 		steps = 10
 	}
 	loss := Loss{Softmax: s.Softmax, NegWeight: s.NegWeight, FixedBias: losses.PaperFixedBias}
 	if s.Softmax {
 		loss.FixedBias = 0
-	}
-	if eta == 0 {
-		eta = map[bool]float64{false: 10, true: 4}[s.Softmax]
 	}
 	c := s.ClipNorm
 	r, err := newPlan(s.Privacy, s, []release{{"gram", c * c, 1}, {"gradient", s.GradClipNorm, steps}}, l, src)
@@ -307,7 +294,12 @@ func SolveFC(ctx context.Context, s *optim.FC, p *Pipeline, classes int, l *acco
 	if r.private {
 		sigmaG = r.sigma(0)
 	}
-	lambda := defaultRidge(s.Ridge, s.RidgeScale, c*c, n, dim, sigmaG)
+	lambda := s.Lambda(n, dim, sigmaG)
+	sigmaGrad := 0.0
+	if r.private {
+		sigmaGrad = r.sigma(1)
+	}
+	eta := s.StepSize(n, classes, dim, sigmaGrad)
 	pre, err := regularized(g, lambda, r.private)
 	if err != nil {
 		return fail(err)

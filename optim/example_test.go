@@ -41,7 +41,7 @@ func ExampleLS() {
 		fmt.Printf("release %s: noise multiplier %.3f, σ %.3f\n", r.Label, r.NoiseMultiplier, r.Sigma)
 	}
 	// Output:
-	// test accuracy 0.811
+	// test accuracy 0.806
 	// ε spent 1.000 at δ = 1e-05 (exact accountant)
 	// release gram: noise multiplier 5.276, σ 5.276
 	// release class_sums: noise multiplier 5.276, σ 5.276

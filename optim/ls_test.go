@@ -155,7 +155,7 @@ func TestLSClosedForm(t *testing.T) {
 		{"Global/DefaultRidge", optim.LS{ClipNorm: 1}, 1e-3 * n / dim, false, 0, true},
 		{"Global/Ridge", optim.LS{ClipNorm: 1, Ridge: 0.7}, 0.7, false, 0, true},
 		{"Global/NoClipping", optim.LS{ClipNorm: 8, Ridge: 0.7}, 0.7, false, 0, false},
-		{"PerClass/DefaultRidge", optim.LS{ClipNorm: 1, PerClass: true}, 1e-3 * n / dim, true, 1, true},
+		{"PerClass/DefaultRidge", optim.LS{ClipNorm: 1, PerClass: true}, 1e-3 * n / dim, true, 0.2, true},
 		{"PerClass/NegWeight", optim.LS{ClipNorm: 1, PerClass: true, NegWeight: 0.25, Ridge: 0.7}, 0.7, true, 0.25, true},
 	}
 	for _, c := range cases {
@@ -308,7 +308,10 @@ func TestLSDigitsAccuracy(t *testing.T) {
 		{false, 3, 0.85},
 		{false, 8, 0.87},
 		{false, inf, 0.92},
-		{true, 1, 0.70},
+		// The per-class defaults (α = 0.2, ridge scale 0.35) were chosen on
+		// MNIST; on the 1200 digits rows the per-class form is 8 points
+		// below the global one at ε = 1 (LS.RidgeScale).
+		{true, 1, 0.65},
 		{true, 3, 0.82},
 		{true, 8, 0.86},
 		{true, inf, 0.92},
