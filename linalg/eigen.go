@@ -62,9 +62,10 @@ func checkDense(name string, a *mat.Dense) error {
 // for bit on every call. Ties among the eigenvalues keep the order in which
 // the iteration found them.
 //
-// EigenSym returns an error wrapping ErrEmpty or ErrNonFinite for an empty a
-// or one with a NaN or ±Inf entry, and ErrNotConverged if the QL iteration
-// fails (after 30·d sweeps, which does not happen in practice).
+// EigenSym returns an error wrapping ErrEmpty or ErrNonFinite for an empty a,
+// one with a NaN or ±Inf entry or one with an eigenvalue beyond the float64
+// range (entries near math.MaxFloat64), and ErrNotConverged if the QL
+// iteration fails (after 30·d sweeps, which does not happen in practice).
 func EigenSym(a *mat.SymDense) (values []float64, vectors *mat.Dense, err error) {
 	if err := checkSym("A", a); err != nil {
 		return nil, nil, err
@@ -98,7 +99,7 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	}
 	// a·2^−e has entries below 1 in magnitude, at least one ≥ 1/2.
 	_, e := math.Frexp(amax)
-	scale := math.Ldexp(1, -e) // a power of two, so scaling is exact
+	scale := math.Ldexp(1, -e) // a power of two: exact but below 2⁻¹⁰²²
 	w := make([]float64, d*d)  // lower triangle of the scaled a
 	for j := range d {
 		for i, x := range raw.Data[j*raw.Stride+j : j*raw.Stride+d] {
@@ -121,6 +122,9 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	slices.SortStableFunc(perm, func(i, j int) int { return cmp.Compare(diag[i], diag[j]) })
 	for j, p := range perm {
 		values[j] = math.Ldexp(diag[p], e)
+		if math.IsInf(values[j], 0) {
+			return nil, nil, fmt.Errorf("linalg: eigenvalue %d of a %d×%[2]d matrix overflows float64: %w", j, d, ErrNonFinite)
+		}
 	}
 	for i := range d {
 		src := z.z[(i/4)*4*d+i%4:]
@@ -148,8 +152,9 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 // rounding (about d·2⁻⁵³·max|λ|).
 //
 // ProjectPSD returns an error wrapping ErrEmpty or ErrNonFinite for an empty
-// a, an a with a NaN or ±Inf entry, or a non-finite floor, and
-// ErrNotConverged if the eigendecomposition fails. a is not modified.
+// a, an a with a NaN or ±Inf entry, a non-finite floor, or a result beyond
+// the float64 range, and ErrNotConverged if the eigendecomposition fails. a
+// is not modified.
 func ProjectPSD(a *mat.SymDense, floor float64) (*mat.SymDense, error) {
 	if math.IsNaN(floor) || math.IsInf(floor, 0) {
 		return nil, fmt.Errorf("linalg: PSD projection floor = %v: %w", floor, ErrNonFinite)
@@ -209,6 +214,9 @@ func ProjectPSD(a *mat.SymDense, floor float64) (*mat.SymDense, error) {
 		row := c.Data[i*c.Stride+i : i*c.Stride+d]
 		for j, x := range ww[i*d+i : (i+1)*d] {
 			row[j] += x
+			if math.IsInf(row[j], 0) || math.IsNaN(row[j]) {
+				return nil, fmt.Errorf("linalg: PSD projection entry (%d, %d) overflows float64: %w", i, i+j, ErrNonFinite)
+			}
 		}
 	}
 	return out, nil
