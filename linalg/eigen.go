@@ -99,8 +99,8 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	}
 	// a·2^−e has entries below 1 in magnitude, at least one ≥ 1/2.
 	_, e := math.Frexp(amax)
-	scale := math.Ldexp(1, -e) // a power of two: exact but below 2⁻¹⁰²²
-	w := make([]float64, d*d)  // lower triangle of the scaled a
+	scale := math.Ldexp(1, -e)                      // a power of two: exact but below 2⁻¹⁰²²
+	w := make([]float64, max(d*d, rotPanelsLen(d))) // lower triangle of the scaled a, then the panels
 	for j := range d {
 		for i, x := range raw.Data[j*raw.Stride+j : j*raw.Stride+d] {
 			w[(j+i)*d+j] = x * scale
@@ -111,7 +111,7 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	tau := make([]float64, max(d-2, 0))
 	tridiagReduce(w, d, diag, off, tau, workers, useAsm)
 	tridiagFormQ(v, w, d, tau, workers, useAsm)
-	z := newRotPanels(v, d)
+	z := newRotPanels(v, d, w)
 	if err := tridiagQL(diag, off, z, workers, useAsm); err != nil {
 		return nil, nil, fmt.Errorf("linalg: symmetric eigendecomposition of a %d×%[1]d matrix: %w", d, err)
 	}

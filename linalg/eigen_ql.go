@@ -47,10 +47,20 @@ type rotPanels struct {
 	rows, cols int
 }
 
-// newRotPanels copies the row-major n×n matrix q into panels.
-func newRotPanels(q []float64, n int) *rotPanels {
-	pr := (n + rotPanelRows - 1) / rotPanelRows * rotPanelRows
-	z := make([]float64, pr*n)
+// rotPanelsLen returns the length of the panels of an n×n matrix.
+func rotPanelsLen(n int) int {
+	return (n + rotPanelRows - 1) / rotPanelRows * rotPanelRows * n
+}
+
+// newRotPanels copies the row-major n×n matrix q into panels, in buf if it
+// is long enough (its contents are overwritten).
+func newRotPanels(q []float64, n int, buf []float64) *rotPanels {
+	z := buf
+	if len(z) < rotPanelsLen(n) {
+		z = make([]float64, rotPanelsLen(n))
+	}
+	z = z[:rotPanelsLen(n)]
+	clear(z) // the padding rows, interleaved with the last real ones
 	for i := range n {
 		p := z[(i/4)*4*n+i%4:]
 		for j, v := range q[i*n : (i+1)*n] {
