@@ -75,9 +75,10 @@ func TestNonPrivateSolversReachLBFGSMinimum(t *testing.T) {
 			tol: 1e-6, // P = G overestimates the curvature at bias −10, so steps are short: 2000 of them
 		},
 		{
-			// Newton minimises Σ loss + (WeightDecay/2)‖W‖², no bias.
+			// Newton minimises Σ loss + (WeightDecay/2)‖W‖², no bias; NegWeight 1
+			// pins the loss (the default α depends on the shape).
 			name:   "Newton",
-			solver: &optim.Newton{Privacy: inf, ClipNorm: 10, Steps: 30, Ridge: 1e-12, WeightDecay: wd},
+			solver: &optim.Newton{Privacy: inf, ClipNorm: 10, Steps: 30, Ridge: 1e-12, WeightDecay: wd, NegWeight: 1},
 			loss:   losses.Sigmoid{}, bias: nil, scale: 1, wd: wd,
 			tol: 1e-6,
 		},

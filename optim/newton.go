@@ -75,10 +75,21 @@ type Newton struct {
 	// curvature s(1 − s)) keeps a non-private run well posed on rank-deficient
 	// features. Negative is an error.
 	Ridge float64
-	// RidgeScale multiplies the noise term of the default ridge; zero means 1.
+	// RidgeScale multiplies the noise term of the default ridge; zero means 1,
+	// or 0.35 when the default NegWeight is 0.2 (below).
 	RidgeScale float64
 	// NegWeight is α, the weight of the negative terms of the loss (see
-	// losses.Sigmoid); zero means 1. The sensitivities grow with max(1, α).
+	// losses.Sigmoid); the sensitivities grow with max(1, α). Zero means a
+	// default chosen from public quantities: α = 0.2 (with RidgeScale 0.35)
+	// when every class has on average at least 4d examples (n ≥ 4·K·d) and
+	// the gradient noise is small, ρ = σ_g·√(K·d)/(n·C) ≤ 0.15; otherwise
+	// α = 1. A small α makes each class's Hessian its own (a sharper fit:
+	// without noise 88.9% instead of 86.0% on MNIST), but leaves less signal
+	// in it against the same noise, which needs many examples per class and
+	// little noise. Measured at δ = 1e-5 on MNIST (n/(K·d) = 6.4):
+	// α = 0.2 gave 64.3/78.7/84.0/86.8/87.8% at ε = 0.1/0.3/1/3/8 against
+	// 68.1/76.6/81.7/84.2/85.3% with α = 1 (ρ = 0.24 at ε = 0.1); on digits
+	// (n/(K·d) = 1.9) α = 1 was better at every ε, by 2–15 points.
 	NegWeight float64
 	// WeightDecay adds (WeightDecay/2)·‖W‖²_F to the summed loss: WeightDecay·W
 	// is added to the noisy gradients and WeightDecay·I to the Hessians
@@ -101,6 +112,12 @@ var _ Solver = (*Newton)(nil)
 const (
 	newtonDefaultSteps    = 1
 	newtonDefaultMaxBytes = 4 << 30
+
+	// The regime of the default NegWeight; see Newton.NegWeight.
+	newtonPerClassRows       = 4    // examples per class per dimension
+	newtonMaxNoiseRatio      = 0.15 // ρ
+	newtonPerClassNegWeight  = 0.2
+	newtonPerClassRidgeScale = 0.35
 )
 
 // kinds returns the releases of a run on k classes. The privacy event depends
@@ -127,6 +144,26 @@ func (s *Newton) steps() int {
 		return newtonDefaultSteps
 	}
 	return s.Steps
+}
+
+// Defaults returns the negative-class weight α and the ridge scale that
+// Solve uses for n examples of dimension d in k classes when the noise on
+// each gradient entry has standard deviation gradSigma (0 for a non-private
+// run): NegWeight and RidgeScale if set, else the defaults described at
+// NegWeight. They depend only on public sizes and the calibrated noise.
+func (s *Newton) Defaults(n, d, k int, gradSigma float64) (alpha, ridgeScale float64) {
+	alpha, ridgeScale = s.NegWeight, s.RidgeScale
+	if alpha != 0 {
+		return alpha, ridgeScale
+	}
+	rho := gradSigma * math.Sqrt(float64(k)*float64(d)) / (float64(n) * s.ClipNorm)
+	if float64(n) >= newtonPerClassRows*float64(k)*float64(d) && rho <= newtonMaxNoiseRatio {
+		if ridgeScale == 0 {
+			ridgeScale = newtonPerClassRidgeScale
+		}
+		return newtonPerClassNegWeight, ridgeScale
+	}
+	return 1, ridgeScale
 }
 
 func (s *Newton) negWeight() float64 {
@@ -221,10 +258,15 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 		sigmaH = r.sigma(1)
 	}
 	c2 := s.ClipNorm * s.ClipNorm
-	lambda := noiseRidge(s.Ridge, s.RidgeScale, c2/4, n, dim, sigmaH)
+	sigmaG := 0.0
+	if r.private {
+		sigmaG = r.sigma(0)
+	}
+	alpha, scale := s.Defaults(n, dim, k, sigmaG)
+	lambda := noiseRidge(s.Ridge, scale, c2/4, n, dim, sigmaH)
 
 	steps, eta := s.steps(), s.learningRate()
-	loss := losses.Sigmoid{NegWeight: s.NegWeight}
+	loss := losses.Sigmoid{NegWeight: alpha}
 	w := mat.NewDense(k, dim, nil)
 	grad := mat.NewDense(k, dim, nil)
 	next := mat.NewDense(k, dim, nil)
