@@ -48,7 +48,8 @@ func checkDense(name string, a *mat.Dense) error {
 // order and the matching orthonormal eigenvectors as the columns of a d×d
 // matrix, so that a = V·diag(values)·Vᵀ.
 //
-// a is scaled by a power of two (exactly) to entries of order 1, reduced to
+// a is scaled by a power of two to entries of order 1 (exactly, but for
+// entries 2¹⁰²² times smaller than the largest), reduced to
 // tridiagonal form a = Q·T·Qᵀ by Householder reflections, Q is formed from
 // blocks of reflections with matrix products, and T is diagonalised by the
 // implicit QL method whose rotations are applied to Q in batches, rows in
@@ -59,8 +60,9 @@ func checkDense(name string, a *mat.Dense) error {
 // ‖VᵀV − I‖ are of the same order. The work runs on GOMAXPROCS goroutines
 // with AVX2/FMA kernels where available (amd64 without the purego tag); the
 // result does not depend on the number of goroutines, and is the same bit
-// for bit on every call. Ties among the eigenvalues keep the order in which
-// the iteration found them.
+// for bit on every call (the pure-Go kernels, which do not fuse
+// multiply-adds, round differently). Ties among the eigenvalues keep the
+// order in which the iteration found them.
 //
 // EigenSym returns an error wrapping ErrEmpty or ErrNonFinite for an empty a,
 // one with a NaN or ±Inf entry or one with an eigenvalue beyond the float64
