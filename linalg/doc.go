@@ -38,10 +38,12 @@
 //
 // # Backends
 //
-// Heavy float64 BLAS goes through gonum's blas64 (ProjectPSD's Dsyrk, CG's
-// Dsymm, and gonum's lapack64 behind EigenSym and Cholesky), so a faster
-// BLAS can be installed with blas64.Use; linalg never calls blas64.Use
-// itself. Built with the openblas tag (and cgo), linalg provides UseOpenBLAS,
+// Heavy float64 BLAS goes through gonum's blas64 (CG's Dsymm, and gonum's
+// lapack64 behind Cholesky), so a faster BLAS can be installed with
+// blas64.Use; linalg never calls blas64.Use itself. EigenSym and ProjectPSD
+// are linalg's own code (blocked tridiagonalisation, implicit QL with
+// batched rotations, AVX2 kernels with a pure-Go fallback under the purego
+// tag) and do not change with the installed BLAS. Built with the openblas tag (and cgo), linalg provides UseOpenBLAS,
 // which a program's main calls once; see openblas.go. While a BLAS other
 // than gonum's is installed, Gram and AddGram call its Dsyrk per block of
 // rows instead of linalg's kernel; results are then reproducible only as far

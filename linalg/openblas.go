@@ -12,8 +12,8 @@ import (
 
 // UseOpenBLAS installs OpenBLAS, through gonum.org/v1/netlib's cgo bindings,
 // as the blas64 and blas32 implementation of the whole program: gonum's mat and lapack64
-// and linalg's Gram, AddGram, Stats.Add, ProjectPSD, Cholesky and CG then run
-// on it. A library never does this by itself; call it once at the start of
+// and linalg's Gram, AddGram, Stats.Add, Cholesky and CG then run on it
+// (EigenSym and ProjectPSD are linalg's own kernels either way). A library never does this by itself; call it once at the start of
 // main, before any concurrent use of gonum:
 //
 //	func main() {

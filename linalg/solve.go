@@ -34,9 +34,8 @@ func (e *NotPositiveDefiniteError) Unwrap() error { return ErrNotPositiveDefinit
 // of a (a d³ cost paid only on failure).
 func notPD(op string, a *mat.SymDense, cond float64) error {
 	e := &NotPositiveDefiniteError{Op: op, N: a.SymmetricDim(), MinEigenvalue: math.NaN(), Cond: cond}
-	var eig mat.EigenSym
-	if eig.Factorize(a, false) {
-		e.MinEigenvalue = eig.Values(nil)[0]
+	if values, _, err := EigenSym(a); err == nil {
+		e.MinEigenvalue = values[0]
 	}
 	return e
 }
