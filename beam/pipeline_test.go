@@ -146,7 +146,7 @@ func solveCase(t *testing.T, x *linalg.Matrix32, y []int, k int, p *Pipeline, ep
 	// Tolerance 1e-9 on weights of size ~1: the statistics differ from the
 	// core's only by its rounding (relative ~1e-15), the noise is the same.
 	t.Run("LS", func(t *testing.T) {
-		s := &optim.LS{Privacy: priv, ClipNorm: 1}
+		s := &optim.LS{Privacy: priv, ClipNorm: 1, Global: true}
 		lw, lg := budget(), budget()
 		want, err := s.Solve(ctx, data, lw, dp.NewSeededSource(9))
 		require.NoError(t, err)

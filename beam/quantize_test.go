@@ -123,7 +123,7 @@ func TestQuantizedShardingFree(t *testing.T) {
 	ctx := context.Background()
 	priv := optim.Privacy{Epsilon: 2, Delta: 1e-5}
 	data := &optim.Data{X: x, Labels: y, Classes: k}
-	ls := &optim.LS{Privacy: priv, ClipNorm: c, Quantize: bits}
+	ls := &optim.LS{Privacy: priv, ClipNorm: c, Quantize: bits, Global: true}
 	coreLS, err := ls.Solve(ctx, data, nil, dp.NewSeededSource(9))
 	require.NoError(t, err)
 	fc := &optim.FC{Privacy: priv, ClipNorm: c, GradClipNorm: 1, Steps: 2, Quantize: bits}

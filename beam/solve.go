@@ -194,8 +194,8 @@ func transpose(m mat.Matrix) *mat.Dense {
 	return out
 }
 
-// SolveLS runs DP-LS (the global form of optim.LS; PerClass is not
-// supported, see beam/README.md) with its statistics computed by one Beam
+// SolveLS runs DP-LS (the global form of optim.LS, as if Global were set;
+// PerClass is not supported, see beam/README.md) with its statistics computed by one Beam
 // pipeline over p: the rows clipped to s.ClipNorm (and quantised to
 // s.Quantize bits), Gram and class sums summed exactly across workers. The noise
 // is added once, here on the driver, with the core dp functions, after each
@@ -212,6 +212,11 @@ func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *acco
 		return nil, &accountant.ParamError{Param: "PerClass", Value: 1,
 			Reason: "the per-class form is not supported on Beam (K·d² statistics; see beam/README.md)"}
 	}
+	// The global form whatever the shape: optim.LS would pick the per-class
+	// form on its own when n ≥ 4·K·d (optim.LS.UsesPerClass).
+	global := *s
+	global.Global = true
+	s = &global
 	if classes < 2 {
 		return nil, &accountant.ParamError{Param: "Classes", Value: float64(classes), Reason: "need at least 2 classes"}
 	}
@@ -241,7 +246,7 @@ func SolveLS(ctx context.Context, s *optim.LS, p *Pipeline, classes int, l *acco
 	if r.private {
 		sigmaG = r.sigma(0)
 	}
-	a, err := regularized(g, s.Lambda(n, dim, sigmaG), r.private)
+	a, err := regularized(g, s.Lambda(n, dim, classes, sigmaG), r.private)
 	if err != nil {
 		return fail(err)
 	}

@@ -65,7 +65,7 @@ func randomConfig(rng *rand.Rand, acc accountant.Accountant, equalSplit bool) sa
 	var c safetyConfig
 	switch kind := rng.IntN(4); kind {
 	case 0:
-		c.solver = &optim.LS{Privacy: optim.Privacy{Epsilon: eps, Delta: delta, Split: split(2), Accountant: acc}, ClipNorm: clip}
+		c.solver = &optim.LS{Privacy: optim.Privacy{Epsilon: eps, Delta: delta, Split: split(2), Accountant: acc}, ClipNorm: clip, Global: true}
 		c.draws = []int{gram, sums}
 	case 1:
 		c.solver = &optim.FC{Privacy: optim.Privacy{Epsilon: eps, Delta: delta, Split: split(2), Accountant: acc},

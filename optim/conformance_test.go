@@ -15,7 +15,7 @@ func TestConformance(t *testing.T) {
 		cfg  optimtest.Config
 	}{
 		{"LS", optimtest.Config{
-			New: func(p optim.Privacy) optim.Solver { return &optim.LS{Privacy: p, ClipNorm: 1} },
+			New: func(p optim.Privacy) optim.Solver { return &optim.LS{Privacy: p, ClipNorm: 1, Global: true} },
 			// Gram: one draw per entry of the upper triangle; class sums: d·K.
 			Draws: func(n, d, k int) int { return d*(d+1)/2 + d*k },
 			Exact: exactLS(1, 0, false, 0),
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 			// the RDP accountant in place of the default exact one.
 			New: func(p optim.Privacy) optim.Solver {
 				p.Accountant = rdp
-				return &optim.LS{Privacy: p, ClipNorm: 0.5, Ridge: 3}
+				return &optim.LS{Privacy: p, ClipNorm: 0.5, Ridge: 3, Global: true}
 			},
 			Accountant: rdp,
 			Draws:      func(n, d, k int) int { return d*(d+1)/2 + d*k },

@@ -1,9 +1,11 @@
 package optim_test
 
 import (
+	"errors"
 	"math"
 	"testing"
 
+	"github.com/dpopt/dpopt/accountant"
 	"github.com/dpopt/dpopt/optim"
 )
 
@@ -11,24 +13,31 @@ import (
 // sizes and the calibrated noise, against their closed forms.
 func TestDefaultRules(t *testing.T) {
 	t.Run("LSLambda", func(t *testing.T) {
-		n, d, sigma := 50_000, 784, 12.0
+		n, d, k, sigma := 50_000, 784, 10, 12.0
 		noise := math.Sqrt(2*float64(d)) * sigma
+		pcNoise := noise * math.Sqrt(1+0.2*0.2*float64(k)) // Ĝ_l + α·Ĝ at α = 0.2
 		for _, c := range []struct {
 			ls   optim.LS
+			n    int
 			want float64
 		}{
-			{optim.LS{ClipNorm: 1}, 0.5 * noise},
-			{optim.LS{ClipNorm: 1, PerClass: true}, 0.35 * noise},
-			{optim.LS{ClipNorm: 1, RidgeScale: 2}, 2 * noise},
-			{optim.LS{ClipNorm: 1, Ridge: 3}, 3},
+			{optim.LS{ClipNorm: 1, Global: true}, n, 0.5 * noise},
+			{optim.LS{ClipNorm: 1, PerClass: true}, n, 0.35 * pcNoise},
+			{optim.LS{ClipNorm: 1}, n, 0.35 * pcNoise},      // n ≥ 4·K·d: per-class
+			{optim.LS{ClipNorm: 1}, 4*k*d - 1, 0.5 * noise}, // fewer: global
+			{optim.LS{ClipNorm: 1, Global: true, RidgeScale: 2}, n, 2 * noise},
+			{optim.LS{ClipNorm: 1, Ridge: 3}, n, 3},
 		} {
-			if got := c.ls.Lambda(n, d, sigma); math.Abs(got-c.want) > 1e-12*c.want {
-				t.Errorf("%+v: Lambda = %g, want %g", c.ls, got, c.want)
+			if got := c.ls.Lambda(c.n, d, k, sigma); math.Abs(got-c.want) > 1e-12*c.want {
+				t.Errorf("%+v, n = %d: Lambda = %g, want %g", c.ls, c.n, got, c.want)
+			}
+			if pc := c.ls.UsesPerClass(c.n, d, k); pc != (c.ls.PerClass || (!c.ls.Global && c.n >= 4*k*d)) {
+				t.Errorf("%+v, n = %d: UsesPerClass = %t", c.ls, c.n, pc)
 			}
 		}
 		// Without noise the floor 1e-3·n·C²/d applies.
 		ls := optim.LS{ClipNorm: 2}
-		if got, want := ls.Lambda(n, d, 0), 1e-3*float64(n)*4/float64(d); math.Abs(got-want) > 1e-12*want {
+		if got, want := ls.Lambda(n, d, k, 0), 1e-3*float64(n)*4/float64(d); math.Abs(got-want) > 1e-12*want {
 			t.Errorf("non-private Lambda = %g, want %g", got, want)
 		}
 	})
@@ -79,4 +88,15 @@ func TestDefaultRules(t *testing.T) {
 			t.Errorf("explicit Defaults = (%g, %g), want (0.5, 2)", a, s)
 		}
 	})
+}
+
+// TestLSBothFormsRefused checks that forcing both forms is a parameter error
+// that releases nothing.
+func TestLSBothFormsRefused(t *testing.T) {
+	s := &optim.LS{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 1, PerClass: true, Global: true}
+	_, err := s.Plan(100)
+	var pe *accountant.ParamError
+	if !errors.As(err, &pe) || pe.Param != "Global" {
+		t.Fatalf("Plan with PerClass and Global: err = %v, want a ParamError on Global", err)
+	}
 }

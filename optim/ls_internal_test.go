@@ -58,7 +58,7 @@ func TestLSReleaseNoise(t *testing.T) {
 	src := stattest.Source(t)
 	var diag, off, sums []float64
 	for rep := range reps {
-		r, err := s.Privacy.start(s.kinds(), nil, src)
+		r, err := s.Privacy.start(s.kinds(false), nil, src)
 		if err != nil {
 			t.Fatalf("start: %v", err)
 		}
@@ -129,7 +129,7 @@ func TestLSReleaseNoise(t *testing.T) {
 func TestLSReleaseNonPrivate(t *testing.T) {
 	s := &LS{Privacy: Privacy{Epsilon: math.Inf(1)}, ClipNorm: 1}
 	src := stattest.Source(t)
-	r, err := s.Privacy.start(s.kinds(), nil, src)
+	r, err := s.Privacy.start(s.kinds(false), nil, src)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,9 +152,9 @@ func TestLSClosedForm(t *testing.T) {
 		alpha     float64
 		wantClips bool
 	}{
-		{"Global/DefaultRidge", optim.LS{ClipNorm: 1}, 1e-3 * n / dim, false, 0, true},
-		{"Global/Ridge", optim.LS{ClipNorm: 1, Ridge: 0.7}, 0.7, false, 0, true},
-		{"Global/NoClipping", optim.LS{ClipNorm: 8, Ridge: 0.7}, 0.7, false, 0, false},
+		{"Global/DefaultRidge", optim.LS{ClipNorm: 1, Global: true}, 1e-3 * n / dim, false, 0, true},
+		{"Global/Ridge", optim.LS{ClipNorm: 1, Ridge: 0.7, Global: true}, 0.7, false, 0, true},
+		{"Global/NoClipping", optim.LS{ClipNorm: 8, Ridge: 0.7, Global: true}, 0.7, false, 0, false},
 		{"PerClass/DefaultRidge", optim.LS{ClipNorm: 1, PerClass: true}, 1e-3 * n / dim, true, 0.2, true},
 		{"PerClass/NegWeight", optim.LS{ClipNorm: 1, PerClass: true, NegWeight: 0.25, Ridge: 0.7}, 0.7, true, 0.25, true},
 	}
@@ -199,7 +199,7 @@ func TestLSReport(t *testing.T) {
 		for _, target := range []struct{ eps, delta float64 }{{0.1, 1e-5}, {1, 1e-5}, {8, 1e-6}} {
 			t.Run(fmt.Sprintf("PerClass=%t/ε=%g", perClass, target.eps), func(t *testing.T) {
 				const clip = 0.5
-				s := &optim.LS{Privacy: optim.Privacy{Epsilon: target.eps, Delta: target.delta}, ClipNorm: clip, PerClass: perClass}
+				s := &optim.LS{Privacy: optim.Privacy{Epsilon: target.eps, Delta: target.delta}, ClipNorm: clip, PerClass: perClass, Global: !perClass}
 				ev, err := s.Plan(data.X.Rows)
 				if err != nil {
 					t.Fatalf("Plan: %v", err)
@@ -321,7 +321,7 @@ func TestLSDigitsAccuracy(t *testing.T) {
 			var sum float64
 			seeds := []uint64{1, 2, 3}
 			for _, seed := range seeds {
-				s := &optim.LS{Privacy: optim.Privacy{Epsilon: c.eps, Delta: 1e-5}, ClipNorm: 1, PerClass: c.perClass}
+				s := &optim.LS{Privacy: optim.Privacy{Epsilon: c.eps, Delta: 1e-5}, ClipNorm: 1, PerClass: c.perClass, Global: !c.perClass}
 				res, err := s.Solve(context.Background(), train, nil, dp.NewSeededSource(seed))
 				if err != nil {
 					t.Fatalf("Solve: %v", err)

@@ -17,7 +17,9 @@ func TestQuantizeConformance(t *testing.T) {
 		cfg  optimtest.Config
 	}{
 		{"LS", optimtest.Config{
-			New:   func(p optim.Privacy) optim.Solver { return &optim.LS{Privacy: p, ClipNorm: 1, Quantize: 16} },
+			New: func(p optim.Privacy) optim.Solver {
+				return &optim.LS{Privacy: p, ClipNorm: 1, Quantize: 16, Global: true}
+			},
 			Draws: func(n, d, k int) int { return d*(d+1)/2 + d*k },
 		}},
 		{"LS/PerClass", optimtest.Config{

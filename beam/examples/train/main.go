@@ -138,7 +138,7 @@ func run(ctx context.Context) error {
 	var err error
 	switch *method {
 	case "ls":
-		res, err = dpbeam.SolveLS(ctx, &optim.LS{Privacy: priv, ClipNorm: *clip, Quantize: *quantize}, p, *classes, nil, src)
+		res, err = dpbeam.SolveLS(ctx, &optim.LS{Privacy: priv, ClipNorm: *clip, Quantize: *quantize, Global: true}, p, *classes, nil, src)
 	case "fc":
 		res, err = dpbeam.SolveFC(ctx, &optim.FC{Privacy: priv, ClipNorm: *clip, GradClipNorm: *gradClip, Steps: *steps, Quantize: *quantize}, p, *classes, nil, src)
 	default:

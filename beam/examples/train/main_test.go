@@ -41,7 +41,7 @@ func TestTrainDigits(t *testing.T) {
 	const eps, del, bits, nSteps = 2.0, 1e-6, 16, 3
 	priv := optim.Privacy{Epsilon: eps, Delta: del}
 	core := map[string]optim.Solver{
-		"ls": &optim.LS{Privacy: priv, ClipNorm: 1, Quantize: bits},
+		"ls": &optim.LS{Privacy: priv, ClipNorm: 1, Quantize: bits, Global: true},
 		"fc": &optim.FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1, Steps: nSteps, Quantize: bits},
 	}
 	defer func(r string) { *runners.Runner = r }(*runners.Runner)

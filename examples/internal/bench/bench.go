@@ -23,9 +23,14 @@ import (
 	"github.com/dpopt/dpopt/optim"
 )
 
-// Methods are the solvers a table can hold, in table order: "ls-pc" is DP-LS
-// in the paper's per-class form (optim.LS PerClass), "ls" its global form.
-var Methods = []string{"ls", "ls-pc", "sgd", "fc", "newton"}
+// Methods are the solvers of a default table, in table order. "ls" is DP-LS
+// with its defaults, which pick the form from the shape
+// (optim.LS.UsesPerClass).
+var Methods = []string{"ls", "sgd", "fc", "newton"}
+
+// AllMethods are the solvers a table can hold: Methods and DP-LS forced into
+// its global ("ls-global") or per-class ("ls-pc") form.
+var AllMethods = []string{"ls", "ls-global", "ls-pc", "sgd", "fc", "newton"}
 
 // DefaultNewtonLimit is the default of Config.NewtonLimit. It lets DP-Newton
 // run on MNIST pixels (K·d²·(n+d) ≈ 3·10¹¹: about 1.5 minutes a run on two
@@ -36,7 +41,7 @@ const DefaultNewtonLimit = 1e12
 
 // Config says what to run.
 type Config struct {
-	Methods  []string  // subset of Methods; nil means all
+	Methods  []string  // subset of AllMethods; nil means Methods
 	Epsilons []float64 // target ε values
 	Delta    float64   // target δ
 	// Seeds is the number of runs per method and ε; zero means 1. Run r uses
@@ -62,6 +67,8 @@ func Solver(method string, eps, delta float64, n int) (optim.Solver, error) {
 	switch method {
 	case "ls":
 		return &optim.LS{Privacy: p, ClipNorm: 1}, nil
+	case "ls-global":
+		return &optim.LS{Privacy: p, ClipNorm: 1, Global: true}, nil
 	case "ls-pc":
 		return &optim.LS{Privacy: p, ClipNorm: 1, PerClass: true}, nil
 	case "sgd":
@@ -71,7 +78,7 @@ func Solver(method string, eps, delta float64, n int) (optim.Solver, error) {
 	case "newton":
 		return &optim.Newton{Privacy: p, ClipNorm: 1}, nil
 	}
-	return nil, fmt.Errorf("bench: unknown method %q (want %s)", method, strings.Join(Methods, ", "))
+	return nil, fmt.Errorf("bench: unknown method %q (want %s)", method, strings.Join(AllMethods, ", "))
 }
 
 // Row is one method's results.
@@ -239,11 +246,11 @@ func ParseMethods(s string) ([]string, error) {
 	for _, m := range strings.Split(s, ",") {
 		m = strings.TrimSpace(m)
 		ok := false
-		for _, known := range Methods {
+		for _, known := range AllMethods {
 			ok = ok || m == known
 		}
 		if !ok {
-			return nil, fmt.Errorf("unknown method %q (want %s)", m, strings.Join(Methods, ", "))
+			return nil, fmt.Errorf("unknown method %q (want %s)", m, strings.Join(AllMethods, ", "))
 		}
 		ms = append(ms, m)
 	}
