@@ -87,9 +87,10 @@ var _ Solver = (*LS)(nil)
 // otherwise if n ≥ 4·k·d. Each per-class Gram estimates a class's second
 // moment from about n/k rows against the same noise as the global one, so
 // it needs many rows per class: on MNIST (n/(K·d) = 6.4) the per-class form
-// (defaults below) beat the global one by 0.8–2.6 points at ε = 0.1–8, δ =
+// (defaults below) beat the global one by 0.6–2.4 points at ε = 0.1–8, δ =
 // 1e-5, and by 3 points without noise; on digits (n/(K·d) = 1.9) the global
-// form was better by 1.5–18 points at every ε. The per-class Grams then take
+// form was better by 0.9–18 points at every ε (without noise the per-class
+// form was 1.2 points better). The per-class Grams then take
 // at most half the memory of the float32 features. The choice depends only
 // on public sizes.
 func (s *LS) UsesPerClass(n, d, k int) bool {
