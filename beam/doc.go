@@ -45,7 +45,8 @@
 //     the bit however the rows are split into files and blocks and in
 //     whatever order, and equal to the core's (optim.LS and optim.FC with the
 //     same Quantize, in memory or streamed with any BlockRows). The DP-LS
-//     model for a noise seed is the core's, bit for bit.
+//     model for a noise seed is the core's (optim.LS with Global set, the
+//     form SolveLS runs), bit for bit.
 //   - Unquantised rows (Quantize = 0): each block's float64 statistics are
 //     added in wide fixed-point integers, exactly (products of float32 values
 //     are multiples of 2⁻²⁹⁸, float64 sums of them too; class sums of
