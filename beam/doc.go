@@ -40,7 +40,11 @@
 //     their norm over d ≈ 1000 features) no float64 addition rounds. The
 //     accumulator is a quantised linalg.Stats (linalg.NewQuantizedStats),
 //     which checks that bound on every Add and Merge (a pipeline past it
-//     fails with linalg.ErrInexact; use fewer bits). The Gram, class sums and
+//     fails with linalg.ErrInexact; use fewer bits). That failure depends on
+//     the data (it says a diagonal entry is large), so it can only be ruled
+//     out for sure by choosing b with n·C² < 2⁵³·q², as the core solvers
+//     require when n is known (optim: Quantize); the driver learns n only
+//     from the pipeline. The Gram, class sums and
 //     counts are then the exact statistics of the quantised rows: the same to
 //     the bit however the rows are split into files and blocks and in
 //     whatever order, and equal to the core's (optim.LS and optim.FC with the

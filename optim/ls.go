@@ -280,15 +280,20 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 	for i, y := range d.Labels {
 		byClass[y] = append(byClass[y], x.Row(i)...)
 	}
-	grams := make([]*mat.SymDense, k)
+	q, err := quantum(s.ClipNorm, s.Quantize)
+	if err != nil {
+		return nil, err
+	}
+	sums := make([]gramSum, k)
 	for l := range k {
-		grams[l] = mat.NewSymDense(dim, nil)
+		sums[l] = gramSum{q: q, workers: s.Workers}
 		if rows := len(byClass[l]) / dim; rows > 0 {
-			if err := linalg.AddGram(grams[l], &linalg.Matrix32{Rows: rows, Cols: dim, Data: byClass[l]}, s.Workers); err != nil {
+			if err := sums[l].add(&linalg.Matrix32{Rows: rows, Cols: dim, Data: byClass[l]}); err != nil {
 				return nil, fmt.Errorf("optim: DP-LS: %w", err)
 			}
 		}
 	}
+	grams := classGrams(sums, dim)
 	st, err := quantizedStats(d, s.ClipNorm, s.Quantize, s.Workers)
 	if err != nil {
 		return nil, err

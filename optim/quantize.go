@@ -2,6 +2,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -32,12 +33,39 @@ import (
 // n·C², and to about n·C²/d per entry when the rows spread their norm):
 // past it, the pass fails with an error wrapping linalg.ErrInexact, and a
 // smaller b is needed (each bit less multiplies the limit by 4).
+//
+// Such a failure would depend on the data. So that it cannot happen, the
+// solvers refuse, before reading any row, a b for which n rows clipped to C
+// could reach the limit, n·C² ≥ 2⁵³·q² (at b = 16: n ≥ 2¹⁹ or more; b = 12
+// allows 2²⁷ rows, b = 10 2³¹): a check of public sizes only. Only a stream
+// of unknown length (StreamData.N = 0) relies on the check during the pass.
 
 // checkQuantize checks the Quantize field.
 func checkQuantize(bits int) error {
 	if bits < 0 || bits > linalg.MaxQuantizeBits {
 		return &accountant.ParamError{Param: "Quantize", Value: float64(bits),
 			Reason: fmt.Sprintf("must be in [0, %d] bits (0 = no quantisation)", linalg.MaxQuantizeBits)}
+	}
+	return nil
+}
+
+// checkQuantizeRows refuses a quantisation of n rows clipped to c to bits
+// bits whose exact sums could overflow 53 bits for some data set.
+func checkQuantizeRows(c float64, bits, n int) error {
+	q, err := quantum(c, bits)
+	if err != nil || q == 0 {
+		return err
+	}
+	if limit := math.Ldexp(q*q, 53) / (c * c); float64(n) >= limit {
+		most := bits
+		for most > 0 {
+			most--
+			if qq, err := quantum(c, most); err == nil && (qq == 0 || float64(n) < math.Ldexp(qq*qq, 53)/(c*c)) {
+				break
+			}
+		}
+		return &accountant.ParamError{Param: "Quantize", Value: float64(bits),
+			Reason: fmt.Sprintf("%d rows clipped to %g could overflow the exact sums at %d bits; use at most %d", n, c, bits, most)}
 	}
 	return nil
 }
@@ -58,6 +86,9 @@ func quantum(c float64, bits int) (float64, error) {
 // quantizedRows returns a copy of d's features clipped to c (clipped) and
 // quantised to bits bits (none if bits is 0).
 func quantizedRows(d *Data, c float64, bits int) (*linalg.Matrix32, error) {
+	if err := checkQuantizeRows(c, bits, d.X.Rows); err != nil {
+		return nil, err
+	}
 	q, err := quantum(c, bits)
 	if err != nil {
 		return nil, err
@@ -91,6 +122,9 @@ func newStats(d, k int, q float64) (*linalg.Stats, error) {
 // if bits is 0): the statistics are then exact and do not depend on the
 // block size.
 func quantizedStats(d *Data, c float64, bits, workers int) (*linalg.Stats, error) {
+	if err := checkQuantizeRows(c, bits, d.X.Rows); err != nil {
+		return nil, err
+	}
 	if bits == 0 {
 		return clippedStats(d, c)
 	}
@@ -150,6 +184,17 @@ func (a *gramSum) add(x *linalg.Matrix32) error {
 		}
 	}
 	return nil
+}
+
+// classGrams returns the d×d Grams of sums, zero for a class with no rows.
+func classGrams(sums []gramSum, d int) []*mat.SymDense {
+	grams := make([]*mat.SymDense, len(sums))
+	for l := range sums {
+		if grams[l] = sums[l].gram(); grams[l] == nil {
+			grams[l] = mat.NewSymDense(d, nil)
+		}
+	}
+	return grams
 }
 
 // gram returns the Gram accumulated so far (nil before the first add).

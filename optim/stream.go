@@ -134,6 +134,11 @@ func newStreamPass(sd *StreamData, clip float64, bits int) (*streamPass, error) 
 	if err != nil {
 		return nil, err
 	}
+	if sd.N > 0 {
+		if err := checkQuantizeRows(clip, bits, sd.N); err != nil {
+			return nil, err
+		}
+	}
 	block := sd.BlockRows
 	if block == 0 {
 		block = DefaultBlockRows
@@ -289,7 +294,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		return nil, err
 	}
 	var st *linalg.Stats
-	var grams []*mat.SymDense
+	var sums []gramSum
 	var byClass [][]float32
 	sp := startPass(ctx, "statistics", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, y []int) error {
@@ -300,10 +305,10 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 			}
 			st.Workers = s.Workers
 			if perClass {
-				grams = make([]*mat.SymDense, k)
+				sums = make([]gramSum, k)
 				byClass = make([][]float32, k)
-				for c := range grams {
-					grams[c] = mat.NewSymDense(x.Cols, nil)
+				for c := range sums {
+					sums[c] = gramSum{q: p.q, workers: s.Workers}
 				}
 			}
 		}
@@ -325,7 +330,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 				continue
 			}
 			m := &linalg.Matrix32{Rows: len(rows) / x.Cols, Cols: x.Cols, Data: rows}
-			if err := linalg.AddGram(grams[c], m, s.Workers); err != nil {
+			if err := sums[c].add(m); err != nil {
 				return fmt.Errorf("optim: DP-LS: %w", err)
 			}
 		}
@@ -338,7 +343,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	sp.end(p.n)
 	var w *mat.Dense
 	if perClass {
-		w, err = s.fromClassGrams(ctx, grams, st.ClassSums(), p.n, r)
+		w, err = s.fromClassGrams(ctx, classGrams(sums, p.dim), st.ClassSums(), p.n, r)
 	} else {
 		w, err = s.fromStats(ctx, st, p.n, r)
 	}
