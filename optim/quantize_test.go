@@ -153,9 +153,12 @@ func TestQuantizeParam(t *testing.T) {
 			require.True(t, errors.As(err, &pe) && pe.Param == "Quantize", "Quantize = %d: got %v", bits, err)
 		}
 	}
-	// Past the exactness limit the pass fails: 24 bits of C = 1 leave room
-	// for a diagonal below 2⁵³·2⁻⁴⁸ = 32, which 1200 unit rows exceed.
+	// A b that n rows could push past the exactness limit is refused before
+	// any row is read, whatever the data: 24 bits of C = 1 leave room for a
+	// diagonal below 2⁵³·2⁻⁴⁸ = 32, which 1200 unit rows could exceed.
 	s := &LS{Privacy: Privacy{Epsilon: math.Inf(1)}, ClipNorm: 1, Quantize: 24}
 	_, err := s.Solve(context.Background(), train, nil, dp.NewSeededSource(1))
-	require.ErrorIs(t, err, linalg.ErrInexact)
+	var pe *accountant.ParamError
+	require.True(t, errors.As(err, &pe) && pe.Param == "Quantize", "Quantize = 24 on 1200 rows: got %v", err)
+	require.NotErrorIs(t, err, linalg.ErrInexact)
 }
