@@ -21,13 +21,11 @@
 // size 5 000). Runs use seeded noise sources (seed 1, 2, …) so the table
 // replays exactly; one line per run goes to stderr as it finishes.
 //
-// Time, pure Go, pixels (d = 784): 3 min 11 s of CPU time for the 16 runs,
-// two thirds of it DP-Newton; on two cores shared with other jobs (load
-// average 16) that was 13 minutes of wall time. -features rf2048 (d = 2048)
-// skips DP-Newton (see -newton-limit) but is still slow in pure Go: each
-// private run of LS and FC projects a noisy 2048×2048 Gram onto the PSD cone
-// (a full eigendecomposition), which took 10 minutes on the same busy cores
-// (LS: 95.8 % non-private in 47 s, 75.5 % at ε = 0.1 in 611 s).
+// Time, pure Go, pixels (d = 784), on two cores shared with other jobs (load
+// average about 10): 18 minutes of wall time for 5 ε × 3 seeds of every
+// method, half of it DP-Newton (about 30 s a run: ten weighted 784×784
+// Grams and PSD projections). With -features rf2048 (d = 2048) a run takes
+// 20–70 s for DP-SGD, DP-LS and DP-FC and 2–4 minutes for DP-Newton.
 package main
 
 import (
