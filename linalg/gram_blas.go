@@ -1,17 +1,16 @@
 package linalg
 
 import (
-	"math"
-
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// gramBLASRows is the number of rows of X converted to float64 per Dsyrk call
-// when Gram runs on an installed BLAS: large enough for the BLAS to reach its
-// speed, small enough (25 MB at d = 1280) to stay off the memory budget.
+// gramBLASRows is the number of rows of X per Ssyrk (or Dsyrk) call when Gram
+// runs on an installed BLAS: large enough for the BLAS to reach its speed,
+// small enough to bound the float32 rounding of a block (see
+// gramAccumulateBLAS) and the float64 copy of a block (25 MB at d = 1280).
 const gramBLASRows = 2560
 
 // gramUseBLAS reports whether a BLAS other than gonum's pure-Go one has been
@@ -37,7 +36,12 @@ func gramUseBLAS32() bool {
 
 // gramFloat32Max bounds the magnitude of the entries of a block computed in
 // float32: products and their sums over gramBLASRows rows stay far below
-// float32's range (3.4e38). Blocks with larger entries are computed in float64.
+// float32's range (3.4e38). A block is kept in float32 only if every diagonal
+// entry of its float32 product, Σ_r x_ri² over the block's rows, is at most
+// gramFloat32Max² (so every entry is at most gramFloat32Max in magnitude);
+// otherwise, and for NaN or ±Inf entries, which make a diagonal entry NaN or
+// +Inf, the block is computed again in float64, whose conversion checks the
+// entries.
 const gramFloat32Max = 1e15
 
 // gramAccumulateBLAS computes XᵀX on an installed BLAS, one block of
@@ -47,77 +51,106 @@ const gramFloat32Max = 1e15
 // then carries a rounding error of at most about (gramBLASRows+1)·2⁻²⁴ of
 // Σ|x_i x_j| over the block (typically √gramBLASRows times less; see
 // TestOpenBLASGram), instead of float64's 2⁻⁵³ scale. Otherwise, or for a
-// block with an entry above gramFloat32Max, the block is converted to float64
-// and computed by Dsyrk. The BLAS's own threads do the work.
+// block with large or non-finite entries (see gramFloat32Max), the block is
+// converted to float64 and computed by Dsyrk. The BLAS's own threads do the
+// work.
+//
+// The float32 path reads the input only in Ssyrk (its checks are on the
+// product's diagonal), and with workers > 1 it is pipelined: while Ssyrk
+// computes block b into one float32 buffer, a goroutine adds block b−1's
+// product (the other buffer) into the float64 sum, so the BLAS's threads do
+// not sit idle (spinning in sched_yield) between calls. The blocks are added
+// in the same order either way: the result does not depend on workers.
 func gramAccumulateBLAS(x *Matrix32, workers int) (c []float64, ldc int, err error) {
 	n, d := x.Rows, x.Cols
 	c = make([]float64, d*d)
 	kc := min(gramBLASRows, n)
+	blocks := (n + kc - 1) / kc
+	block := func(b int) []float32 { return x.Data[b*kc*d : min(n, (b+1)*kc)*d] }
 	var buf []float64
-	var c32 []float32
-	use32 := gramUseBLAS32()
-	if use32 {
-		c32 = make([]float32, d*d)
-	}
 	out := blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c}
-	for r0 := 0; r0 < n; r0 += kc {
-		kb := min(kc, n-r0)
-		block := x.Data[r0*d : (r0+kb)*d]
-		if use32 {
-			big, err := gramBlockMax(block, workers)
-			if err != nil {
-				return nil, 0, x.Check()
-			}
-			if big <= gramFloat32Max {
-				a := blas32.General{Rows: kb, Cols: d, Stride: d, Data: block}
-				blas32.Syrk(blas.Trans, 1, a, 0, blas32.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c32})
-				for i := range d {
-					for j := i; j < d; j++ {
-						c[i*d+j] += float64(c32[i*d+j])
-					}
-				}
-				continue
-			}
-		}
+	dsyrk := func(blk []float32) error {
 		if buf == nil {
 			buf = make([]float64, kc*d)
 		}
-		if err := gramConvert(buf[:kb*d], block, workers); err != nil {
-			return nil, 0, x.Check()
+		kb := len(blk) / d
+		if err := gramConvert(buf[:kb*d], blk, workers); err != nil {
+			return err
 		}
 		a := blas64.General{Rows: kb, Cols: d, Stride: d, Data: buf[:kb*d]}
 		blas64.Syrk(blas.Trans, 1, a, 1, out)
+		return nil
+	}
+	if !gramUseBLAS32() {
+		for b := range blocks {
+			if err := dsyrk(block(b)); err != nil {
+				return nil, 0, x.Check()
+			}
+		}
+		return c, d, nil
+	}
+
+	// c32[pending] holds the float32 product of the last block, not yet
+	// added into c (pending < 0: none).
+	c32 := [2][]float32{make([]float32, d*d), nil}
+	pending := -1
+	for b := range blocks {
+		cur := 0
+		if pending == 0 {
+			cur = 1
+			if c32[1] == nil {
+				c32[1] = make([]float32, d*d)
+			}
+		}
+		var done chan struct{}
+		if prev := pending; prev >= 0 && workers > 1 {
+			done = make(chan struct{})
+			go func() {
+				defer close(done)
+				gramAddUpper(c, c32[prev], d)
+			}()
+		} else if prev >= 0 {
+			gramAddUpper(c, c32[prev], d)
+		}
+		blk := block(b)
+		a := blas32.General{Rows: len(blk) / d, Cols: d, Stride: d, Data: blk}
+		blas32.Syrk(blas.Trans, 1, a, 0, blas32.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c32[cur]})
+		if done != nil {
+			<-done
+		}
+		pending = cur
+		if !gramDiagBelow(c32[cur], d, gramFloat32Max*gramFloat32Max) {
+			pending = -1
+			if err := dsyrk(blk); err != nil {
+				return nil, 0, x.Check()
+			}
+		}
+	}
+	if pending >= 0 {
+		gramAddUpper(c, c32[pending], d)
 	}
 	return c, d, nil
 }
 
-// gramBlockMax returns the largest magnitude in src, or ErrNonFinite if an
-// entry is NaN, ±Inf or larger than MaxAbs.
-func gramBlockMax(src []float32, workers int) (float64, error) {
-	const chunk = 1 << 16
-	tasks := (len(src) + chunk - 1) / chunk
-	maxes := make([]float64, tasks)
-	parallelFor(tasks, workers, func(t int) {
-		m := 0.0
-		for _, v := range src[t*chunk : min(len(src), (t+1)*chunk)] {
-			f := math.Abs(float64(v))
-			if !(f <= m) { // also catches NaN
-				m = f
-				if math.IsNaN(f) {
-					m = math.Inf(1)
-				}
-			}
+// gramDiagBelow reports whether every diagonal entry of the d×d row-major c32
+// is at most limit (false for NaN).
+func gramDiagBelow(c32 []float32, d int, limit float64) bool {
+	for i := range d {
+		if !(float64(c32[i*d+i]) <= limit) {
+			return false
 		}
-		maxes[t] = m
-	})
-	big := 0.0
-	for _, m := range maxes {
-		big = math.Max(big, m)
 	}
-	if big > MaxAbs {
-		return big, ErrNonFinite
+	return true
+}
+
+// gramAddUpper adds the upper triangle of the d×d row-major c32 into c.
+func gramAddUpper(c []float64, c32 []float32, d int) {
+	for i := range d {
+		dst := c[i*d+i : i*d+d]
+		for j, v := range c32[i*d+i : i*d+d] {
+			dst[j] += float64(v)
+		}
 	}
-	return big, nil
 }
 
 // gramConvert converts src to float64 in dst on workers goroutines and
