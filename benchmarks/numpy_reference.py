@@ -125,6 +125,34 @@ def dpls(X, y, K, C, rng):
     return chol_solve(Gp, B)
 
 
+def dpfc(X, y, K, C, Cg, rng, steps=10, eta=10.0):
+    """DP-FC end to end: clip rows to C, X^T X (ssyrk blocks, f64 acc),
+    symmetric noise, PSD projection, ridge, Cholesky factor once, then per
+    step one full-batch clipped-gradient step of grad_step (float32 sgemm,
+    per-example norms ||r_i|| ||x_i||), Gaussian noise and a preconditioned
+    solve with K right-hand sides (float64)."""
+    n, d = X.shape
+    nrm = np.sqrt(np.einsum("ij,ij->i", X, X))
+    Xc = X * np.minimum(f32(1), f32(C) / np.maximum(nrm, f32(1e-30)))[:, None]
+    xn = np.sqrt(np.einsum("ij,ij->i", Xc, Xc))
+    G = xtx(Xc)
+    G = np.triu(G) + np.triu(G, 1).T
+    sigma = 5.0  # the noise scale does not change the time
+    G += sym_noise(rng, d, sigma * C * C)
+    Gp = psd(G)
+    Gp[np.diag_indices(d)] += 1e-3 * n * C * C / d + np.sqrt(2 * d) * sigma * C * C
+    cf = sla.cho_factor(Gp, lower=True, check_finite=False)
+    W = np.zeros((d, K), f32)
+    Z = np.empty((n, K), f32)
+    Gr = np.empty((K, d), f32)
+    ar = np.arange(n)
+    for _ in range(steps):
+        grad_step(Xc, y, W, xn, f32(Cg), Z, Gr, ar)
+        g = Gr.astype(np.float64) + sigma * Cg * rng.standard_normal((K, d))
+        W -= (eta * sla.cho_solve(cf, g.T, check_finite=False)).astype(f32)
+    return W
+
+
 def per_example(Xb, yb, W, Cg, chunk):
     """naive: materialise the B x K x d per-example gradients, norms, clipped sum."""
     Bn = Xb.shape[0]
@@ -162,6 +190,9 @@ def run(name, reps, steps):
     if "xtx" in steps:
         log("xtx")
         out["xtx"] = bench(lambda: xtx(X), reps)
+    if "xtx32" in steps:
+        log("xtx32")
+        out["xtx32"] = bench(lambda: X.T @ X, reps)  # plain float32 sgemm, full d x d
     if "xty" in steps:
         log("xty")
         out["xty"] = bench(lambda: xty(X, y, K), reps)
@@ -210,6 +241,9 @@ def run(name, reps, steps):
     if "dpls" in steps:
         log("dp-ls")
         out["dpls"] = bench(lambda: dpls(X, y, K, 0.5, rng), reps)
+    if "dpfc" in steps:
+        log("dp-fc")
+        out["dpfc"] = bench(lambda: dpfc(X, y, K, 0.5, 1.0, rng), reps)
     return out
 
 
@@ -233,7 +267,7 @@ def eigh_dims(dims, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="mnist,cifar100")
-    ap.add_argument("--steps", default="xtx,xty,stats,eigh,chol,step,perex,dpls")
+    ap.add_argument("--steps", default="xtx,xty,stats,eigh,chol,step,perex,dpls,dpfc")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--eigh-dims", default="",
                     help="also time np.linalg.eigh at these sizes, e.g. 768,1280,2048")
