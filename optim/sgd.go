@@ -83,21 +83,26 @@ type SGD struct {
 	Loss losses.Loss
 	// LearningRate is η, positive. Zero means the default
 	//
-	//	η = min(4, B/(z·√T)) / C_g     (Plain, Momentum; z = 0 when non-private)
+	//	η = min(64, B/(z·√T)) / C_g    (Plain, Momentum; z = 0 when non-private)
 	//	η = min(0.1, 1/√T)             (Adam)
 	//
 	// which works across ε without per-ε tuning, for features of norm about
-	// 1 (for instance L2-normalised rows). Why: the clipped
-	// mean gradient has norm at most C_g, so with Plain the noise-free part
-	// of a step has Frobenius norm at most η·C_g ≤ 4 = 2/L, the classical
-	// step limit of gradient descent for softmax cross-entropy on features of
-	// norm ≤ 1 (its curvature in the scores is at most L = ½; the sigmoid's
-	// is ¼). Over T steps the noise adds to each weight a random walk of
-	// standard deviation η·z·C_g·√T/B; the second term caps it at 1, so at
-	// small ε the noise cannot swamp the scores, while at large ε (small z)
-	// the step limit rules. At zero init the predictions depend mostly on
-	// the direction of W, which a smaller η does not change, so capping η
-	// costs little. Adam's steps are about η per coordinate whatever the
+	// 1 (for instance L2-normalised rows). Why: over T steps the noise adds
+	// to each weight a random walk of standard deviation η·z·C_g·√T/B; the
+	// second term caps it at 1, so at small ε the noise cannot swamp the
+	// scores. At large ε (small z) the cap 64 rules. The worst-case step limit
+	// of gradient descent for softmax cross-entropy on features of norm ≤ 1
+	// is 2/L = 4 (L = ½, the largest curvature in the scores), but L2-
+	// normalised features spread over many directions, so the curvature
+	// along almost all of them is far smaller, and the losses are Lipschitz:
+	// a step past 2/L along the top direction oscillates, it does not
+	// diverge. Measured (δ = 1e-5, mean of 3 seeds, ε = 0.1/0.3/1/3/8/∞): on
+	// MNIST the cap 64 instead of 4 gave 86.1/89.2/90.9/91.5/91.6/91.6%
+	// instead of 86.2/87.7/87.9/88.0/88.0/88.0% with Poisson batches (B =
+	// n/10, T = 300), and 86.0/88.5/88.8/88.8/88.8/88.8% instead of 79.9%
+	// at every ε full batch (T = 30); on digits it changed Poisson runs by at
+	// most +0.7 points (95.5% without noise) and full-batch runs by −2.9 to
+	// +3.1 points. Adam's steps are about η per coordinate whatever the
 	// gradient's (or the noise's) scale, so its noise walk is about η·√T
 	// whatever z is: 1/√T caps it, 0.1 caps the early steps. The defaults
 	// use only public quantities (B, T, z, C_g).
@@ -220,6 +225,10 @@ func (s *SGD) Plan(n int) (accountant.Event, error) {
 	return s.Privacy.plan(n, s.kinds(n))
 }
 
+// sgdMaxStep caps the default learning rate of Plain and Momentum; see
+// SGD.LearningRate.
+const sgdMaxStep = 64
+
 // learningRate returns η: LearningRate, or the documented default for noise
 // multiplier z (0 when non-private).
 func (s *SGD) learningRate(z float64) float64 {
@@ -231,9 +240,9 @@ func (s *SGD) learningRate(z float64) float64 {
 		return min(0.1, 1/sqrtT)
 	}
 	if z == 0 {
-		return 4 / s.GradClipNorm
+		return sgdMaxStep / s.GradClipNorm
 	}
-	return min(4, b/(z*sqrtT)) / s.GradClipNorm
+	return min(sgdMaxStep, b/(z*sqrtT)) / s.GradClipNorm
 }
 
 // Solve implements Solver.
