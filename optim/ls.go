@@ -294,12 +294,10 @@ func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, er
 		}
 	}
 	grams := classGrams(sums, dim)
-	st, err := quantizedStats(d, s.ClipNorm, s.Quantize, s.Workers)
-	if err != nil {
-		return nil, err
-	}
+	classSums := mat.NewDense(k, dim, nil)
+	addClassSums(classSums, byClass)
 	sp.end(d.X.Rows)
-	return s.fromClassGrams(ctx, grams, st.ClassSums(), d.X.Rows, r)
+	return s.fromClassGrams(ctx, grams, classSums, d.X.Rows, r)
 }
 
 // fromClassGrams releases the per-class Grams and class sums (K×d) of n

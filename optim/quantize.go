@@ -186,6 +186,22 @@ func (a *gramSum) add(x *linalg.Matrix32) error {
 	return nil
 }
 
+// addClassSums adds to row l of sums (K×d) the sum of the rows in byClass[l]
+// (row-major float32 rows of d entries), in float64, in row order. Rows
+// quantised to q sum exactly while the class sums stay below 2⁵³·q, which
+// the row bound of checkQuantizeRows implies.
+func addClassSums(sums *mat.Dense, byClass [][]float32) {
+	raw := sums.RawMatrix()
+	for l, rows := range byClass {
+		dst := raw.Data[l*raw.Stride : l*raw.Stride+raw.Cols]
+		for i := 0; i < len(rows); i += raw.Cols {
+			for j, v := range rows[i : i+raw.Cols] {
+				dst[j] += float64(v)
+			}
+		}
+	}
+}
+
 // classGrams returns the d×d Grams of sums, zero for a class with no rows.
 func classGrams(sums []gramSum, d int) []*mat.SymDense {
 	grams := make([]*mat.SymDense, len(sums))

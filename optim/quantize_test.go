@@ -60,12 +60,21 @@ func TestQuantizeReproducible(t *testing.T) {
 			res, err = s.Solve(context.Background(), d, nil, dp.NewSeededSource(7))
 		} else {
 			opens, closes := 0, 0
-			res, err = s.SolveStream(context.Background(), stData(d, block, nil, &opens, &closes), nil, dp.NewSeededSource(7))
+			sd := stData(d, block, nil, &opens, &closes)
+			sd.N = d.X.Rows // a quantised pass needs n up front
+			res, err = s.SolveStream(context.Background(), sd, nil, dp.NewSeededSource(7))
 		}
 		require.NoError(t, err)
 		return res.Model.W
 	}
 	ref := solveLS(&LS{Privacy: priv, ClipNorm: 1, Quantize: 16}, train, -1)
+	t.Run("LS/SolveStream/unknown N", func(t *testing.T) {
+		opens, closes := 0, 0
+		s := &LS{Privacy: priv, ClipNorm: 1, Quantize: 16}
+		_, err := s.SolveStream(context.Background(), stData(train, 0, nil, &opens, &closes), nil, dp.NewSeededSource(7))
+		var pe *accountant.ParamError
+		require.True(t, errors.As(err, &pe) && pe.Param == "Quantize", "quantised stream of unknown length: got %v", err)
+	})
 	for _, c := range []struct {
 		name    string
 		d       *Data
@@ -92,7 +101,9 @@ func TestQuantizeReproducible(t *testing.T) {
 	res, err := fc.Solve(context.Background(), train, nil, dp.NewSeededSource(7))
 	require.NoError(t, err)
 	opens, closes := 0, 0
-	str, err := fc.SolveStream(context.Background(), stData(shuffled, 211, nil, &opens, &closes), nil, dp.NewSeededSource(7))
+	fsd := stData(shuffled, 211, nil, &opens, &closes)
+	fsd.N = shuffled.X.Rows
+	str, err := fc.SolveStream(context.Background(), fsd, nil, dp.NewSeededSource(7))
 	require.NoError(t, err)
 	// Tolerance: the gradient sums are added in another order (relative
 	// rounding ~1e-15 per step), amplified by the preconditioned steps.

@@ -124,6 +124,7 @@ type streamPass struct {
 	n     int     // rows per pass; 0 until known
 	dim   int     // 0 until the first Open
 	q     float64 // grid the rows are quantised to after clipping; 0 for none
+	bits  int     // the Quantize bits behind q
 }
 
 func newStreamPass(sd *StreamData, clip float64, bits int) (*streamPass, error) {
@@ -143,7 +144,7 @@ func newStreamPass(sd *StreamData, clip float64, bits int) (*streamPass, error) 
 	if block == 0 {
 		block = DefaultBlockRows
 	}
-	return &streamPass{sd: sd, clip: clip, block: block, n: sd.N, q: q}, nil
+	return &streamPass{sd: sd, clip: clip, block: block, n: sd.N, q: q, bits: bits}, nil
 }
 
 // open opens a stream and learns or checks its dimension and length.
@@ -174,6 +175,17 @@ func (p *streamPass) open() (features.Stream, error) {
 			p.n = m
 		case m != p.n:
 			return fail(fmt.Errorf("optim: stream header says %d rows, want N = %d: %w", m, p.n, linalg.ErrShape))
+		}
+	}
+	if p.bits > 0 {
+		// Quantised sums stay exact only below a number of rows; refusing
+		// from n alone keeps a failure from depending on the data.
+		if p.n == 0 {
+			return fail(&accountant.ParamError{Param: "Quantize", Value: float64(p.bits),
+				Reason: "a quantised pass needs the number of rows: set StreamData.N"})
+		}
+		if err := checkQuantizeRows(p.clip, p.bits, p.n); err != nil {
+			return fail(err)
 		}
 	}
 	return st, nil
@@ -267,8 +279,10 @@ func (p *streamPass) run(ctx context.Context, f func(x *linalg.Matrix32, y []int
 // global form equals Solve's bit for bit for any BlockRows and row order.
 //
 // The form is Solve's (UsesPerClass): with neither PerClass nor Global set
-// it needs n and d, so SolveStream opens the stream once to learn d; when
-// sd.N is 0 (unknown) it uses the global form.
+// it is chosen at the first block, from d and n (sd.N or the stream's
+// header); when n is unknown there, SolveStream uses the global form. The
+// budget is then checked at the first block instead of before the pass;
+// nothing is released before the pass ends either way.
 func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledger, src dp.Source) (*Result, error) {
 	start := time.Now()
 	if err := s.validate(); err != nil {
@@ -279,43 +293,48 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		return nil, err
 	}
 	k := sd.Classes
-	perClass := s.PerClass
-	if !s.PerClass && !s.Global && p.n > 0 {
-		// The form depends on the dimension: learn it from a first Open.
-		st, err := p.open()
-		if err != nil {
-			return nil, fmt.Errorf("optim: DP-LS: %w", err)
+	perClass, auto := s.PerClass, !s.PerClass && !s.Global
+	var r *run
+	if !auto {
+		if r, err = s.Privacy.start(s.kinds(perClass), l, src); err != nil {
+			return nil, err
 		}
-		st.Close()
-		perClass = s.UsesPerClass(p.n, p.dim, k)
-	}
-	r, err := s.Privacy.start(s.kinds(perClass), l, src)
-	if err != nil {
-		return nil, err
 	}
 	var st *linalg.Stats
 	var sums []gramSum
 	var byClass [][]float32
+	var classSums *mat.Dense
+	started := false
 	sp := startPass(ctx, "statistics", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, y []int) error {
-		if st == nil {
-			var err error
-			if st, err = newStats(x.Cols, k, p.q); err != nil {
-				return err
+		if !started {
+			started = true
+			if auto {
+				perClass = p.n > 0 && s.UsesPerClass(p.n, p.dim, k)
+				var err error
+				if r, err = s.Privacy.start(s.kinds(perClass), l, src); err != nil {
+					return err
+				}
 			}
-			st.Workers = s.Workers
-			if perClass {
+			if !perClass {
+				var err error
+				if st, err = newStats(x.Cols, k, p.q); err != nil {
+					return err
+				}
+				st.Workers = s.Workers
+			} else {
 				sums = make([]gramSum, k)
 				byClass = make([][]float32, k)
 				for c := range sums {
 					sums[c] = gramSum{q: p.q, workers: s.Workers}
 				}
+				classSums = mat.NewDense(k, x.Cols, nil)
 			}
 		}
-		if err := st.Add(x, y); err != nil {
-			return fmt.Errorf("optim: statistics: %w", err)
-		}
 		if !perClass {
+			if err := st.Add(x, y); err != nil {
+				return fmt.Errorf("optim: statistics: %w", err)
+			}
 			sp.add(x.Rows, p.n)
 			return nil
 		}
@@ -325,6 +344,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 		for i, c := range y {
 			byClass[c] = append(byClass[c], x.Row(i)...)
 		}
+		addClassSums(classSums, byClass)
 		for c, rows := range byClass {
 			if len(rows) == 0 {
 				continue
@@ -343,7 +363,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	sp.end(p.n)
 	var w *mat.Dense
 	if perClass {
-		w, err = s.fromClassGrams(ctx, classGrams(sums, p.dim), st.ClassSums(), p.n, r)
+		w, err = s.fromClassGrams(ctx, classGrams(sums, p.dim), classSums, p.n, r)
 	} else {
 		w, err = s.fromStats(ctx, st, p.n, r)
 	}
