@@ -123,6 +123,10 @@ const (
 // kinds returns the releases of a run on k classes. The privacy event depends
 // only on the noise multipliers, not on the sensitivities, so Plan, which does
 // not know k, may pass any k ≥ 1.
+//
+// The sensitivities grow with max(1, α); negWeight returns NegWeight or 1,
+// which gives the right sensitivity for either default α of Defaults (0.2
+// or 1, both ≤ 1) without knowing n and the noise.
 func (s *Newton) kinds(k int) ([]releaseKind, error) {
 	gs, err := dp.OneVsAllGradientSensitivity(s.ClipNorm, k, s.negWeight(), dp.AddRemove)
 	if err != nil {
