@@ -22,12 +22,15 @@ func clipped(d *Data, c float64) (*linalg.Matrix32, error) {
 const statsBlock = 8192
 
 // clippedStats accumulates the sufficient statistics (XᵀX, per-class sums,
-// counts) of d's rows clipped to norm c, one block of rows at a time.
-func clippedStats(d *Data, c float64) (*linalg.Stats, error) {
-	s, err := linalg.NewStats(d.X.Cols, d.Classes)
+// counts) of d's rows clipped to norm c — and quantised to the grid q if
+// q > 0 (Stats.Add quantises) — one block of rows at a time, on workers
+// goroutines (0: GOMAXPROCS).
+func clippedStats(d *Data, c, q float64, workers int) (*linalg.Stats, error) {
+	s, err := newStats(d.X.Cols, d.Classes, q)
 	if err != nil {
-		return nil, fmt.Errorf("optim: %w", err)
+		return nil, err
 	}
+	s.Workers = workers
 	buf := linalg.NewMatrix32(min(statsBlock, d.X.Rows), d.X.Cols)
 	for i0 := 0; i0 < d.X.Rows; i0 += statsBlock {
 		i1 := min(i0+statsBlock, d.X.Rows)

@@ -7,7 +7,6 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/dpopt/dpopt/accountant"
-	"github.com/dpopt/dpopt/dp"
 	"github.com/dpopt/dpopt/linalg"
 )
 
@@ -119,37 +118,18 @@ func newStats(d, k int, q float64) (*linalg.Stats, error) {
 }
 
 // quantizedStats is clippedStats with the rows quantised to bits bits (none
-// if bits is 0): the statistics are then exact and do not depend on the
-// block size.
+// if bits is 0), after refusing a bits too fine for d's rows
+// (checkQuantizeRows): the statistics are then exact and do not depend on
+// the block size.
 func quantizedStats(d *Data, c float64, bits, workers int) (*linalg.Stats, error) {
 	if err := checkQuantizeRows(c, bits, d.X.Rows); err != nil {
 		return nil, err
-	}
-	if bits == 0 {
-		return clippedStats(d, c)
 	}
 	q, err := quantum(c, bits)
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStats(d.X.Cols, d.Classes, q)
-	if err != nil {
-		return nil, err
-	}
-	s.Workers = workers
-	buf := linalg.NewMatrix32(min(statsBlock, d.X.Rows), d.X.Cols)
-	for i0 := 0; i0 < d.X.Rows; i0 += statsBlock {
-		i1 := min(i0+statsBlock, d.X.Rows)
-		blk := buf.Slice(0, i1-i0)
-		copy(blk.Data, d.X.Slice(i0, i1).Data)
-		if _, err := dp.ClipRows(blk, c); err != nil {
-			return nil, fmt.Errorf("optim: clipping features: %w", err)
-		}
-		if err := s.Add(blk, d.Labels[i0:i1]); err != nil { // Add quantises
-			return nil, fmt.Errorf("optim: statistics: %w", err)
-		}
-	}
-	return s, nil
+	return clippedStats(d, c, q, workers)
 }
 
 // gramSum accumulates the Gram of clipped rows block by block: with
