@@ -180,13 +180,9 @@ func decodeGradAcc(p []byte) (*gradAcc, error) {
 		return nil, errCorrupt
 	}
 	p = p[1:]
-	var vals [3]uint64
-	for i := range vals {
-		v, n := binary.Uvarint(p)
-		if n <= 0 {
-			return nil, errCorrupt
-		}
-		vals[i], p = v, p[n:]
+	vals, p, ok := readUvarints3(p)
+	if !ok {
+		return nil, errCorrupt
 	}
 	a := &gradAcc{K: int(vals[0]), D: int(vals[1]), N: int64(vals[2])}
 	var err error

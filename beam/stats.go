@@ -229,13 +229,9 @@ func decodeStatsAcc(p []byte) (*statsAcc, error) {
 		return nil, errCorrupt
 	}
 	p = p[1:]
-	var vals [3]uint64
-	for i := range vals {
-		v, n := binary.Uvarint(p)
-		if n <= 0 {
-			return nil, errCorrupt
-		}
-		vals[i], p = v, p[n:]
+	vals, p, ok := readUvarints3(p)
+	if !ok {
+		return nil, errCorrupt
 	}
 	if vals[0] == 0 || vals[0] > 1<<24 || vals[1] > uint64(len(p)) {
 		return nil, errCorrupt
@@ -326,4 +322,17 @@ func StatsOf(blocks []Block, r Rows, classes int) (*linalg.Stats, error) {
 		}
 	}
 	return a.stats()
+}
+
+// readUvarints3 reads the three uvarints that open an encoded accumulator
+// and returns them with the rest of p; ok is false if p ends early.
+func readUvarints3(p []byte) (vals [3]uint64, rest []byte, ok bool) {
+	for i := range vals {
+		v, n := binary.Uvarint(p)
+		if n <= 0 {
+			return vals, nil, false
+		}
+		vals[i], p = v, p[n:]
+	}
+	return vals, p, true
 }
