@@ -38,10 +38,39 @@ func (m *Matrix32) Check() error {
 	if len(m.Data) != m.Rows*m.Cols {
 		return fmt.Errorf("linalg: %d×%d matrix with %d values: %w", m.Rows, m.Cols, len(m.Data), ErrShape)
 	}
-	for i, v := range m.Data {
-		if f := float64(v); math.IsNaN(f) || math.Abs(f) > MaxAbs {
-			return fmt.Errorf("linalg: entry (%d, %d) = %v: %w", i/m.Cols, i%m.Cols, v, ErrNonFinite)
-		}
+	if i := firstBad32(m.Data); i >= 0 {
+		return fmt.Errorf("linalg: entry (%d, %d) = %v: %w", i/m.Cols, i%m.Cols, m.Data[i], ErrNonFinite)
 	}
 	return nil
+}
+
+// maxAbsBits32 is the bit pattern of the largest float32 not above MaxAbs.
+// For a float32 v, |v| > MaxAbs or v is NaN or ±Inf exactly when the bits of
+// |v| (sign cleared) exceed it: IEEE 754 orders non-negative floats as their
+// bit patterns, and Inf and NaN come after every finite value.
+const maxAbsBits32 = 0x7149f2c9
+
+// firstBad32 returns the index of the first entry of v that is NaN, ±Inf or
+// larger than MaxAbs in magnitude, or −1 if there is none. It compares bit
+// patterns eight entries at a time (see maxAbsBits32) and looks at single
+// entries only in a group that holds a bad one.
+func firstBad32(v []float32) int {
+	const abs = 0x7fffffff
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		b := v[i : i+8 : i+8]
+		m := max(math.Float32bits(b[0])&abs, math.Float32bits(b[1])&abs,
+			math.Float32bits(b[2])&abs, math.Float32bits(b[3])&abs,
+			math.Float32bits(b[4])&abs, math.Float32bits(b[5])&abs,
+			math.Float32bits(b[6])&abs, math.Float32bits(b[7])&abs)
+		if m > maxAbsBits32 {
+			break
+		}
+	}
+	for ; i < len(v); i++ {
+		if math.Float32bits(v[i])&abs > maxAbsBits32 {
+			return i
+		}
+	}
+	return -1
 }
