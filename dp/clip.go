@@ -24,17 +24,28 @@ func ClipRows(x *linalg.Matrix32, clip float64) ([]float64, error) {
 	if err := checkPositive("ClipNorm", clip); err != nil {
 		return nil, err
 	}
-	if err := x.Check(); err != nil {
-		return nil, fmt.Errorf("dp: clip rows: %w", err)
+	if x == nil || x.Rows <= 0 || x.Cols <= 0 || len(x.Data) != x.Rows*x.Cols {
+		return nil, fmt.Errorf("dp: clip rows: %w", x.Check())
 	}
+	// First the norms, which also check the entries: x is unchanged on error.
 	norms := make([]float64, x.Rows)
 	for i := range x.Rows {
-		row := x.Row(i)
-		n := norm32(row)
-		norms[i] = n
+		s := sumSquares32(x.Row(i))
+		// s ≤ 1e60 = MaxAbs² implies every entry is finite and at most MaxAbs
+		// in magnitude; otherwise (NaN, ±Inf, or a large row) check the row.
+		if !(s <= linalg.MaxAbs*linalg.MaxAbs) {
+			row := &linalg.Matrix32{Rows: 1, Cols: x.Cols, Data: x.Row(i)}
+			if row.Check() != nil {
+				return nil, fmt.Errorf("dp: clip rows: %w", x.Check())
+			}
+		}
+		norms[i] = math.Sqrt(s)
+	}
+	for i, n := range norms {
 		if n <= clip {
 			continue
 		}
+		row := x.Row(i)
 		f := clip / n
 		for j, v := range row {
 			row[j] = float32(float64(v) * f)
@@ -55,12 +66,35 @@ func ClipRows(x *linalg.Matrix32, clip float64) ([]float64, error) {
 
 // norm32 returns the L2 norm of a float32 vector, accumulated in float64.
 // Entries are at most linalg.MaxAbs = 1e30, so squares do not overflow.
-func norm32(x []float32) float64 {
-	var s float64
-	for _, v := range x {
-		s += float64(v) * float64(v)
+func norm32(x []float32) float64 { return math.Sqrt(sumSquares32(x)) }
+
+// sumSquares32 returns Σ x_j² in float64, in four interleaved partial sums
+// (x_j is added to sum j mod 4, and the sums are added as (s0+s1)+(s2+s3)),
+// which lets the additions overlap. The squares of float32 values are exact
+// in float64; the error is that of float64 summation.
+func sumSquares32(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		v := x[j : j+4 : j+4]
+		a, b, c, d := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3])
+		s0 += a * a
+		s1 += b * b
+		s2 += c * c
+		s3 += d * d
 	}
-	return math.Sqrt(s)
+	for k, v := range x[j:] {
+		f := float64(v)
+		switch k {
+		case 0:
+			s0 += f * f
+		case 1:
+			s1 += f * f
+		default:
+			s2 += f * f
+		}
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // ClipFactors returns the clip factors c_i = min(1, clip/norms[i]) (1 for a

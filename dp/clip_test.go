@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -113,6 +114,10 @@ func TestClipErrors(t *testing.T) {
 		{"nil", nil, 1, func(err error) bool { return errors.Is(err, linalg.ErrEmpty) }},
 		{"shape", &linalg.Matrix32{Rows: 2, Cols: 2, Data: make([]float32, 3)}, 1, func(err error) bool { return errors.Is(err, linalg.ErrShape) }},
 		{"NaN", &linalg.Matrix32{Rows: 1, Cols: 2, Data: []float32{5, float32(math.NaN())}}, 1, func(err error) bool { return errors.Is(err, linalg.ErrNonFinite) }},
+		// The bad entry comes after rows that need clipping: they must stay
+		// as they were.
+		{"Inf after clipped rows", &linalg.Matrix32{Rows: 3, Cols: 2, Data: []float32{5, 5, 3, 4, 1, float32(math.Inf(-1))}}, 1, func(err error) bool { return errors.Is(err, linalg.ErrNonFinite) }},
+		{"above MaxAbs", &linalg.Matrix32{Rows: 2, Cols: 2, Data: []float32{5, 5, 2e30, 0}}, 1, func(err error) bool { return errors.Is(err, linalg.ErrNonFinite) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,10 +129,33 @@ func TestClipErrors(t *testing.T) {
 			if err == nil || !c.ok(err) {
 				t.Fatalf("error = %v, not the one wanted", err)
 			}
-			if c.x != nil && c.x.Data[0] != before[0] {
+			if c.x != nil && !slices.EqualFunc(c.x.Data[:min(len(before), len(c.x.Data))], before, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
 				t.Error("data changed on error")
 			}
 		})
+	}
+}
+
+// TestClipLargeRows checks that rows whose squared norm exceeds MaxAbs² but
+// whose entries are all within MaxAbs are accepted and clipped.
+func TestClipLargeRows(t *testing.T) {
+	x := linalg.NewMatrix32(2, 1000)
+	for i := range x.Data {
+		x.Data[i] = 1e29
+	}
+	norms, err := dp.ClipRows(x, 2)
+	require.NoError(t, err)
+	for i, n := range norms {
+		if want := float64(float32(1e29)) * math.Sqrt(1000); math.Abs(n-want) > 1e-12*want {
+			t.Errorf("norm %d = %v, want %v", i, n, want)
+		}
+		var s float64
+		for _, v := range x.Row(i) {
+			s += float64(v) * float64(v)
+		}
+		if math.Sqrt(s) > 2 || math.Sqrt(s) < 2*(1-1e-5) {
+			t.Errorf("row %d has norm %v after clipping to 2", i, math.Sqrt(s))
+		}
 	}
 }
 
