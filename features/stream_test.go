@@ -225,6 +225,34 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
+// TestMapAndNormalize checks both forms against Apply and Normalize done by
+// hand, and that errors come through.
+func TestMapAndNormalize(t *testing.T) {
+	x, _ := testData(50, 12, 2, 3)
+	f := &RandomReLU{Dim: 20, Seed: 9}
+	want, err := f.Apply(x)
+	require.NoError(t, err)
+	require.NoError(t, Normalize(want))
+	got, err := MapAndNormalize(x, f)
+	require.NoError(t, err)
+	if got.Rows != 50 || got.Cols != 20 || !equal32(got.Data, want.Data) {
+		t.Error("mapped and normalised rows differ from Apply then Normalize")
+	}
+	plain := &linalg.Matrix32{Rows: 1, Cols: 2, Data: []float32{3, 4}}
+	got, err = MapAndNormalize(plain, nil)
+	require.NoError(t, err)
+	if got != plain || math.Abs(float64(plain.Data[0])-0.6) > 0x1p-24 {
+		t.Errorf("nil map: got %v, want the input normalised in place", got.Data)
+	}
+	bad := &linalg.Matrix32{Rows: 1, Cols: 12, Data: make([]float32, 12)}
+	bad.Data[3] = float32(math.Inf(1))
+	for _, m := range []*RandomReLU{nil, f} {
+		if _, err := MapAndNormalize(bad, m); !errors.Is(err, linalg.ErrNonFinite) {
+			t.Errorf("map %v: Inf entry gave %v, want ErrNonFinite", m, err)
+		}
+	}
+}
+
 func TestRandomReLU(t *testing.T) {
 	x, _ := testData(300, 40, 2, 11)
 	f := RandomReLU{Dim: 64, Seed: 5}

@@ -38,6 +38,25 @@ func Normalize(x *linalg.Matrix32) error {
 	return nil
 }
 
+// MapAndNormalize applies the feature map f to x, or nothing if f is nil,
+// and L2-normalises every row of the result with Normalize: the preparation
+// `dpopt train` and the examples apply to training and test features alike.
+// Both steps are row-wise and data-independent, so they cost no privacy. It
+// returns the mapped matrix (x itself, normalised in place, when f is nil) or
+// the error of Apply or Normalize.
+func MapAndNormalize(x *linalg.Matrix32, f *RandomReLU) (*linalg.Matrix32, error) {
+	if f != nil {
+		var err error
+		if x, err = f.Apply(x); err != nil {
+			return nil, err
+		}
+	}
+	if err := Normalize(x); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
 // RandomReLU is a random ReLU feature map x ↦ max(0, Wᵀx) with a Gaussian
 // projection W of size d_in×Dim, W_jk ~ N(0, 1/d_in) independently (Rahimi
 // and Recht, "Random Features for Large-Scale Kernel Machines", NIPS 2007;

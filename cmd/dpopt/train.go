@@ -112,19 +112,14 @@ func (df *dataFlags) load() (train, test *optim.Data, err error) {
 			return nil, nil, err
 		}
 	}
+	var fmap *features.RandomReLU
 	if df.features == "rf2048" {
-		f := features.RandomReLU{Dim: rfDim, Seed: rfSeed}
-		if xtr, err = f.Apply(xtr); err != nil {
-			return nil, nil, err
-		}
-		if xte, err = f.Apply(xte); err != nil {
-			return nil, nil, err
-		}
+		fmap = &features.RandomReLU{Dim: rfDim, Seed: rfSeed}
 	}
-	if err := features.Normalize(xtr); err != nil {
+	if xtr, err = features.MapAndNormalize(xtr, fmap); err != nil {
 		return nil, nil, err
 	}
-	if err := features.Normalize(xte); err != nil {
+	if xte, err = features.MapAndNormalize(xte, fmap); err != nil {
 		return nil, nil, err
 	}
 	// The number of classes is public: the largest label in either set, plus one.

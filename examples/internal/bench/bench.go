@@ -208,19 +208,11 @@ func (t *Table) Print(w io.Writer) {
 // L2-normalises every row, as `dpopt train` does; both are row-wise and
 // data-independent, so they cost no privacy.
 func Prepare(xtr, xte *linalg.Matrix32, fmap *features.RandomReLU) (*linalg.Matrix32, *linalg.Matrix32, error) {
-	var err error
-	if fmap != nil {
-		if xtr, err = fmap.Apply(xtr); err != nil {
-			return nil, nil, err
-		}
-		if xte, err = fmap.Apply(xte); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := features.Normalize(xtr); err != nil {
+	xtr, err := features.MapAndNormalize(xtr, fmap)
+	if err != nil {
 		return nil, nil, err
 	}
-	if err := features.Normalize(xte); err != nil {
+	if xte, err = features.MapAndNormalize(xte, fmap); err != nil {
 		return nil, nil, err
 	}
 	return xtr, xte, nil
