@@ -40,23 +40,27 @@ func reportGFLOPS(b *testing.B, n, d int) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
 
-// BenchmarkGram times linalg.Gram on float32 rows with GOMAXPROCS workers
-// (GFLOP/s as reportGFLOPS, and CPU seconds per operation).
+// BenchmarkGram times linalg.GramPrecision on float32 rows with GOMAXPROCS
+// workers, in both precisions: Float64 (linalg.Gram, exact products) and
+// Float32 (float32 blocks, as numpy's X.T @ X), back to back (GFLOP/s as
+// reportGFLOPS, and CPU seconds per operation).
 func BenchmarkGram(b *testing.B) {
 	for _, s := range gramShapes {
-		b.Run(s.name, func(b *testing.B) {
-			if s.large && testing.Short() {
-				b.Skip("large shape skipped under -short")
-			}
-			x := gramInput(s.n, s.d)
-			t := startTimer()
-			for b.Loop() {
-				if _, err := linalg.Gram(x, 0); err != nil {
-					b.Fatal(err)
+		for _, p := range []linalg.Precision{linalg.Float64, linalg.Float32} {
+			b.Run(s.name+"/"+p.String(), func(b *testing.B) {
+				if s.large && testing.Short() {
+					b.Skip("large shape skipped under -short")
 				}
-			}
-			t.report(b, 2*float64(s.n)*float64(s.d)*float64(s.d))
-		})
+				x := gramInput(s.n, s.d)
+				t := startTimer()
+				for b.Loop() {
+					if _, err := linalg.GramPrecision(x, 0, p); err != nil {
+						b.Fatal(err)
+					}
+				}
+				t.report(b, 2*float64(s.n)*float64(s.d)*float64(s.d))
+			})
+		}
 	}
 }
 

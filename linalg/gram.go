@@ -15,7 +15,7 @@ import (
 var gramUseAsm = gramHasAsm
 
 // Gram returns XᵀX, the d×d Gram matrix of the rows of x (n×d), accumulated
-// in float64.
+// in float64: GramPrecision(x, workers, Float64).
 //
 // The float32 entries are converted to float64, so every product is exact;
 // the rows are summed in blocks of a fixed number of rows, each block from
@@ -26,19 +26,55 @@ var gramUseAsm = gramHasAsm
 // build tag). Its error is that of float64 summation: each entry is within
 // about (256 + n/256)·2⁻⁵³ of Σ|x_ri·x_rj| of the exact value.
 //
-// If a BLAS other than gonum's has been installed with blas64.Use (see
-// UseOpenBLAS), Gram calls its Dsyrk once per block instead, and the bits
-// are those of that BLAS.
+// If a float64 BLAS other than gonum's has been installed with blas64.Use
+// (see UseOpenBLAS), Gram calls its Dsyrk once per block of rows, on the
+// rows converted to float64, instead: the products are still exact, and the
+// bits are those of that BLAS.
 //
 // Gram returns an error wrapping ErrEmpty if x has no rows or columns,
 // ErrShape if len(x.Data) ≠ x.Rows·x.Cols, and ErrNonFinite if an entry is
 // NaN, ±Inf or larger than MaxAbs in magnitude.
 func Gram(x *Matrix32, workers int) (*mat.SymDense, error) {
+	return GramPrecision(x, workers, Float64)
+}
+
+// GramPrecision returns XᵀX, the d×d Gram matrix of the rows of x (n×d),
+// computed in precision p (see Precision) and accumulated in float64.
+//
+// Float64 is Gram. Float32 multiplies and sums in float32 over blocks of
+// gramKC = 256 rows and adds each block's float32 result, converted to
+// float64, into the float64 sum, in block order. Each entry is then within
+// (256+1)·2⁻²⁴ of Σ|x_ri·x_rj| over each block's rows, plus float64's
+// (n/256)·2⁻⁵³ across blocks, of the exact value (Higham, Accuracy and
+// Stability of Numerical Algorithms, §3.1 and §4.2); the typical error is
+// √256 = 16 times smaller. A block whose entries are all zero or between 2⁻⁶³
+// and 2⁵⁶ in magnitude is computed in float32; any other block (with an
+// entry whose products could underflow or whose sums could overflow
+// float32) is computed exactly as Float64 computes it, so the bound holds
+// for every input that is accepted. The blocks' partition depends on n
+// alone, so the result is bit-identical for any workers count, and for the
+// assembly kernel (amd64 with AVX2) and the pure-Go one (other CPUs, or the
+// purego build tag), which round every product and every sum the same way
+// (no fused multiply-add).
+//
+// Installed BLAS (see UseOpenBLAS): Float64 calls the float64 BLAS's Dsyrk
+// if one is installed with blas64.Use; Float32 calls the float32 BLAS's
+// Ssyrk, once per block of gramBLASRows = 2560 rows, if one is installed
+// with blas32.Use. The bound above then holds with 2560 in place of 256,
+// plus at most 2⁻¹⁴⁹ per product for products below float32's normal range
+// (entries below about 10⁻¹⁹), and the bits are those of that BLAS: still
+// independent of workers, but not equal to the pure-Go ones.
+//
+// The errors are those of Gram, and ErrParam for an unknown precision.
+func GramPrecision(x *Matrix32, workers int, p Precision) (*mat.SymDense, error) {
 	if err := gramCheck(x); err != nil {
 		return nil, err
 	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
 	g := mat.NewSymDense(x.Cols, nil)
-	if err := AddGram(g, x, workers); err != nil {
+	if err := AddGramPrecision(g, x, workers, p); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -50,7 +86,20 @@ func Gram(x *Matrix32, workers int) (*mat.SymDense, error) {
 // error dst is unchanged. The errors are those of Gram, and ErrShape for a dst
 // of the wrong size.
 func AddGram(dst *mat.SymDense, x *Matrix32, workers int) error {
+	return AddGramPrecision(dst, x, workers, Float64)
+}
+
+// AddGramPrecision adds XᵀX computed in precision p to dst: dst ← dst +
+// GramPrecision(x, workers, p), bit for bit, added entry by entry. dst must
+// be d×d with d = x.Cols, or empty, in which case it is resized to d×d and
+// zeroed. On error dst is unchanged. The errors are those of
+// GramPrecision, and ErrShape for a dst of the wrong size. The result does
+// not depend on workers.
+func AddGramPrecision(dst *mat.SymDense, x *Matrix32, workers int, p Precision) error {
 	if err := gramCheck(x); err != nil {
+		return err
+	}
+	if err := p.check(); err != nil {
 		return err
 	}
 	if dst == nil {
@@ -65,7 +114,7 @@ func AddGram(dst *mat.SymDense, x *Matrix32, workers int) error {
 	if err != nil {
 		return err
 	}
-	c, ldc, err := gramAccumulate(x, w)
+	c, ldc, err := gramAccumulate(x, w, p)
 	if err != nil {
 		return err
 	}
@@ -133,39 +182,50 @@ func parallelFor(tasks, workers int, f func(t int)) {
 }
 
 // gramUnit is a rectangle of register tiles of XᵀX computed by one goroutine
-// for one block: A tiles [a0, a1) (rows 4a…) × B tiles [b0, b1) (columns 12b…).
+// for one block: A tiles [a0, a1) (rows 4a…) × B tiles [b0, b1) (columns 12b…
+// for the float64 kernel, 24b… for the float32 one).
 type gramUnit struct{ a0, a1, b0, b1 int }
 
 // gramNeeded reports whether tile (a, b) meets the upper triangle: its last
 // column is at or right of its first row.
 func gramNeeded(a, b int) bool { return gramNR*b+gramNR-1 >= gramMR*a }
 
-// gramAccumulate returns XᵀX in a zero-padded row-major buffer with stride
-// ldc; only entries (i, j) with i ≤ j < d are meaningful.
-func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) {
-	if gramUseBLAS() {
-		return gramAccumulateBLAS(x, workers)
+// gramAccumulate returns XᵀX in precision p (checked by the caller) in a
+// zero-padded row-major buffer with stride ldc; only entries (i, j) with
+// i ≤ j < d are meaningful. Each precision runs on the installed BLAS of its
+// type if there is one (Dsyrk, Ssyrk), on linalg's kernels otherwise.
+func gramAccumulate(x *Matrix32, workers int, p Precision) (c []float64, ldc int, err error) {
+	switch {
+	case p == Float32 && gramUseBLAS32():
+		return gramAccumulateSsyrk(x, workers)
+	case p == Float32:
+		return gramAccumulate32(x, workers)
+	case gramUseBLAS():
+		return gramAccumulateDsyrk(x, workers)
 	}
+	return gramAccumulate64(x, workers, nil)
+}
+
+// gramAccumulate64 is gramAccumulate for Float64 on linalg's kernel. If c is
+// long enough it is cleared and used for the result.
+func gramAccumulate64(x *Matrix32, workers int, c []float64) (_ []float64, ldc int, err error) {
 	n, d := x.Rows, x.Cols
 	np := (d + gramP - 1) / gramP // panels
 	na := (d + gramMR - 1) / gramMR
 	nb := np
 	ldc = np * gramP
-	c = make([]float64, ldc*ldc)
+	if len(c) >= ldc*ldc {
+		c = c[:ldc*ldc]
+		clear(c)
+	} else {
+		c = make([]float64, ldc*ldc)
+	}
 	kc := min(gramKC, n)
 	// Two pack buffers: block t is multiplied while block t+1 is packed, by
 	// the same goroutines, with one barrier per block.
 	packs := [2][]float64{make([]float64, np*gramP*kc), make([]float64, np*gramP*min(kc, max(n-kc, 1)))}
 
-	var units []gramUnit
-	for a0 := 0; a0 < na; a0 += gramMT {
-		for b0 := 0; b0 < nb; b0 += gramNT {
-			u := gramUnit{a0, min(a0+gramMT, na), b0, min(b0+gramNT, nb)}
-			if gramNeeded(u.a0, u.b1-1) {
-				units = append(units, u)
-			}
-		}
-	}
+	units := gramUnits(na, nb, gramMT, gramNT, gramNeeded)
 	kernel := gramKernelGo
 	if gramUseAsm {
 		kernel = gramKernelAsm
@@ -189,7 +249,7 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 	for blk, r0 := 0, 0; r0 < n; blk, r0 = blk+1, r0+kc {
 		if bad.Load() {
 			// Report the first bad entry of x, whichever goroutine met one.
-			return nil, 0, x.Check()
+			return nil, 0, gramBadInput(x)
 		}
 		kb := min(kc, n-r0)
 		pack, next := packs[blk%2], packs[(blk+1)%2]
@@ -209,6 +269,30 @@ func gramAccumulate(x *Matrix32, workers int) (c []float64, ldc int, err error) 
 		})
 	}
 	return c, ldc, nil
+}
+
+// gramUnits returns the work units of a grid of na×nb register tiles, mt×nt
+// tiles each, that contain a tile meeting the upper triangle.
+func gramUnits(na, nb, mt, nt int, needed func(a, b int) bool) []gramUnit {
+	var units []gramUnit
+	for a0 := 0; a0 < na; a0 += mt {
+		for b0 := 0; b0 < nb; b0 += nt {
+			u := gramUnit{a0, min(a0+mt, na), b0, min(b0+nt, nb)}
+			if needed(u.a0, u.b1-1) {
+				units = append(units, u)
+			}
+		}
+	}
+	return units
+}
+
+// gramBadInput returns the error for the first NaN, ±Inf or too large
+// entry of x, which a packing routine met.
+func gramBadInput(x *Matrix32) error {
+	if err := x.Check(); err != nil {
+		return err
+	}
+	panic("linalg: internal: packing reported a bad entry that Check does not find")
 }
 
 // maxAbs32 is the largest float32 not above MaxAbs: a float32 v is accepted

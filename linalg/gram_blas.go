@@ -7,14 +7,15 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// gramBLASRows is the number of rows of X per Ssyrk (or Dsyrk) call when Gram
-// runs on an installed BLAS: large enough for the BLAS to reach its speed,
-// small enough to bound the float32 rounding of a block (see
-// gramAccumulateBLAS) and the float64 copy of a block (25 MB at d = 1280).
+// gramBLASRows is the number of rows of X per Ssyrk (or Dsyrk) call when a
+// Gram runs on an installed BLAS: large enough for the BLAS to reach its
+// speed, small enough to bound the float32 rounding of a block (see
+// gramAccumulateSsyrk) and the float64 copy of a block (25 MB at d = 1280).
 const gramBLASRows = 2560
 
-// gramUseBLAS reports whether a BLAS other than gonum's pure-Go one has been
-// installed with blas64.Use, in which case Gram calls its Dsyrk.
+// gramUseBLAS reports whether a float64 BLAS other than gonum's pure-Go one
+// has been installed with blas64.Use, in which case Float64 Grams call its
+// Dsyrk.
 func gramUseBLAS() bool {
 	switch blas64.Implementation().(type) {
 	case gonum.Implementation, *gonum.Implementation:
@@ -23,9 +24,9 @@ func gramUseBLAS() bool {
 	return true
 }
 
-// gramUseBLAS32 reports whether a BLAS other than gonum's has been installed
-// with blas32.Use (UseOpenBLAS does), in which case Gram computes each block
-// in float32 with Ssyrk.
+// gramUseBLAS32 reports whether a float32 BLAS other than gonum's has been
+// installed with blas32.Use (UseOpenBLAS does), in which case Float32 Grams
+// compute each block with its Ssyrk.
 func gramUseBLAS32() bool {
 	switch blas32.Implementation().(type) {
 	case gonum.Implementation, *gonum.Implementation:
@@ -44,24 +45,56 @@ func gramUseBLAS32() bool {
 // entries.
 const gramFloat32Max = 1e15
 
-// gramAccumulateBLAS computes XᵀX on an installed BLAS, one block of
-// gramBLASRows rows at a time, each block's product added into float64.
-// With a float32 BLAS installed (UseOpenBLAS) a block is computed by Ssyrk
-// in float32, as numpy computes X.T @ X from float32: each entry of a block
-// then carries a rounding error of at most about (gramBLASRows+1)·2⁻²⁴ of
-// Σ|x_i x_j| over the block (typically √gramBLASRows times less; see
-// TestOpenBLASGram), instead of float64's 2⁻⁵³ scale. Otherwise, or for a
-// block with large or non-finite entries (see gramFloat32Max), the block is
-// converted to float64 and computed by Dsyrk. The BLAS's own threads do the
+// gramDsyrkBlock adds the Gram of blk (rows of d float32 values) into out
+// with the installed blas64's Dsyrk, after converting blk to float64 in buf
+// (at least len(blk) long). It returns ErrNonFinite (unwrapped: callers
+// report the entry with Check) for a NaN, ±Inf or entry above MaxAbs.
+func gramDsyrkBlock(out blas64.Symmetric, blk []float32, d int, buf []float64, workers int) error {
+	kb := len(blk) / d
+	if err := gramConvert(buf[:kb*d], blk, workers); err != nil {
+		return err
+	}
+	a := blas64.General{Rows: kb, Cols: d, Stride: d, Data: buf[:kb*d]}
+	blas64.Syrk(blas.Trans, 1, a, 1, out)
+	return nil
+}
+
+// gramAccumulateDsyrk computes XᵀX with every product exact (Float64) on the
+// installed blas64: each block of gramBLASRows rows is converted to float64
+// and added into the result by Dsyrk, in block order. The BLAS's own
+// threads do the multiplying; workers convert.
+func gramAccumulateDsyrk(x *Matrix32, workers int) (c []float64, ldc int, err error) {
+	n, d := x.Rows, x.Cols
+	c = make([]float64, d*d)
+	kc := min(gramBLASRows, n)
+	buf := make([]float64, kc*d)
+	out := blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c}
+	for r0 := 0; r0 < n; r0 += kc {
+		kb := min(kc, n-r0)
+		if err := gramDsyrkBlock(out, x.Data[r0*d:(r0+kb)*d], d, buf, workers); err != nil {
+			return nil, 0, gramBadInput(x)
+		}
+	}
+	return c, d, nil
+}
+
+// gramAccumulateSsyrk computes XᵀX in Float32 on the installed blas32: each
+// block of gramBLASRows rows is computed by Ssyrk in float32, as numpy
+// computes X.T @ X from float32, and added into the float64 result in block
+// order. Each entry of a block then carries a rounding error of at most
+// about (gramBLASRows+1)·2⁻²⁴ of Σ|x_i x_j| over the block (typically
+// √gramBLASRows times less; see TestOpenBLASGram). A block with large or
+// non-finite entries (see gramFloat32Max) is converted to float64 and
+// computed by the blas64's Dsyrk instead. The BLAS's own threads do the
 // work.
 //
-// The float32 path reads the input only in Ssyrk (its checks are on the
-// product's diagonal), and with workers > 1 it is pipelined: while Ssyrk
+// The input is read only by Ssyrk (its checks are on the product's
+// diagonal), and with workers > 1 the loop is pipelined: while Ssyrk
 // computes block b into one float32 buffer, a goroutine adds block b−1's
 // product (the other buffer) into the float64 sum, so the BLAS's threads do
 // not sit idle (spinning in sched_yield) between calls. The blocks are added
 // in the same order either way: the result does not depend on workers.
-func gramAccumulateBLAS(x *Matrix32, workers int) (c []float64, ldc int, err error) {
+func gramAccumulateSsyrk(x *Matrix32, workers int) (c []float64, ldc int, err error) {
 	n, d := x.Rows, x.Cols
 	c = make([]float64, d*d)
 	kc := min(gramBLASRows, n)
@@ -69,26 +102,6 @@ func gramAccumulateBLAS(x *Matrix32, workers int) (c []float64, ldc int, err err
 	block := func(b int) []float32 { return x.Data[b*kc*d : min(n, (b+1)*kc)*d] }
 	var buf []float64
 	out := blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c}
-	dsyrk := func(blk []float32) error {
-		if buf == nil {
-			buf = make([]float64, kc*d)
-		}
-		kb := len(blk) / d
-		if err := gramConvert(buf[:kb*d], blk, workers); err != nil {
-			return err
-		}
-		a := blas64.General{Rows: kb, Cols: d, Stride: d, Data: buf[:kb*d]}
-		blas64.Syrk(blas.Trans, 1, a, 1, out)
-		return nil
-	}
-	if !gramUseBLAS32() {
-		for b := range blocks {
-			if err := dsyrk(block(b)); err != nil {
-				return nil, 0, x.Check()
-			}
-		}
-		return c, d, nil
-	}
 
 	// c32[pending] holds the float32 product of the last block, not yet
 	// added into c (pending < 0: none).
@@ -121,8 +134,11 @@ func gramAccumulateBLAS(x *Matrix32, workers int) (c []float64, ldc int, err err
 		pending = cur
 		if !gramDiagBelow(c32[cur], d, gramFloat32Max*gramFloat32Max) {
 			pending = -1
-			if err := dsyrk(blk); err != nil {
-				return nil, 0, x.Check()
+			if buf == nil {
+				buf = make([]float64, kc*d)
+			}
+			if err := gramDsyrkBlock(out, blk, d, buf, workers); err != nil {
+				return nil, 0, gramBadInput(x)
 			}
 		}
 	}

@@ -15,13 +15,15 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/blas/gonum"
+	"gonum.org/v1/gonum/mat"
 )
 
-// TestOpenBLASGramBlocks checks the float32 path's block handling on
-// OpenBLAS: the pipelined accumulation gives the same bits for any workers
-// count; a block with an entry above gramFloat32Max is computed in float64
-// (its diagonal entry is then exact to float64's precision, not float32's);
-// NaN, ±Inf and entries above MaxAbs in any block are ErrNonFinite.
+// TestOpenBLASGramBlocks checks the Float32 path's block handling on
+// OpenBLAS (Ssyrk): the pipelined accumulation gives the same bits for any
+// workers count; a block with an entry above gramFloat32Max is computed in
+// float64 (its diagonal entry is then exact to float64's precision, not
+// float32's); NaN, ±Inf and entries above MaxAbs in any block are
+// ErrNonFinite, in either precision.
 func TestOpenBLASGramBlocks(t *testing.T) {
 	UseOpenBLAS()
 	defer blas64.Use(gonum.Implementation{})
@@ -30,10 +32,10 @@ func TestOpenBLASGramBlocks(t *testing.T) {
 	newX := func() *Matrix32 { return randMatrix32(rand.New(rand.NewPCG(40, 41)), n, d) }
 	t.Run("workers", func(t *testing.T) {
 		x := newX()
-		g1, err := Gram(x, 1)
+		g1, err := GramPrecision(x, 1, Float32)
 		require.NoError(t, err)
 		for _, w := range []int{2, 3, 8} {
-			gw, err := Gram(x, w)
+			gw, err := GramPrecision(x, w, Float32)
 			require.NoError(t, err)
 			require.Equal(t, g1.RawSymmetric().Data, gw.RawSymmetric().Data, "workers = %d", w)
 		}
@@ -43,7 +45,7 @@ func TestOpenBLASGramBlocks(t *testing.T) {
 		const r, col = gramBLASRows + 100, 7 // in the second block
 		x.Data[r*d+col] = 3e15
 		for _, w := range []int{1, 2} {
-			g, err := Gram(x, w)
+			g, err := GramPrecision(x, w, Float32)
 			require.NoError(t, err)
 			want, abs := naiveGram(x)
 			tol := float64(gramBLASRows+1)*0x1p-24 + gramTol(n)
@@ -63,12 +65,55 @@ func TestOpenBLASGramBlocks(t *testing.T) {
 				x := newX()
 				x.Data[r*d+d-1] = v
 				for _, w := range []int{1, 2} {
-					_, err := Gram(x, w)
-					require.ErrorIs(t, err, ErrNonFinite)
+					for _, p := range []Precision{Float32, Float64} {
+						_, err := GramPrecision(x, w, p)
+						require.ErrorIs(t, err, ErrNonFinite, "%v, workers = %d", p, w)
+					}
 				}
 			})
 		}
 	}
+}
+
+// TestOpenBLASGramPrecision checks that on OpenBLAS each precision keeps its
+// meaning: Float64 (Gram) calls Dsyrk on exact float64 products and is
+// within float64's bound of the naive loop; Float32 calls Ssyrk and is
+// within its own bound, but not within float64's.
+func TestOpenBLASGramPrecision(t *testing.T) {
+	UseOpenBLAS()
+	defer blas64.Use(gonum.Implementation{})
+	defer blas32.Use(gonum.Implementation{})
+	const n, d = 2*gramBLASRows + 11, 37
+	x := randMatrix32(rand.New(rand.NewPCG(42, 43)), n, d)
+	want, abs := naiveGram(x)
+	worst := func(g interface{ At(i, j int) float64 }) float64 {
+		var w float64
+		for i := range d {
+			for j := range d {
+				w = math.Max(w, math.Abs(g.At(i, j)-want[i*d+j])/abs[i*d+j])
+			}
+		}
+		return w
+	}
+	g64, err := Gram(x, 2)
+	require.NoError(t, err)
+	g32, err := GramPrecision(x, 2, Float32)
+	require.NoError(t, err)
+	w64, w32 := worst(g64), worst(g32)
+	t.Logf("worst error of Σ|x_i x_j|: Float64 (Dsyrk) %.2g, Float32 (Ssyrk) %.2g", w64, w32)
+	require.LessOrEqual(t, w64, gramTol(n), "Float64 on OpenBLAS is not exact-product float64")
+	require.LessOrEqual(t, w32, float64(gramBLASRows+1)*0x1p-24+gramTol(n))
+	require.Greater(t, w32, 100*gramTol(n), "Float32 on OpenBLAS is not float32")
+
+	// AddGram and Stats follow the precision too.
+	dst := mat.NewSymDense(d, nil)
+	require.NoError(t, AddGram(dst, x, 1))
+	require.True(t, mat.Equal(dst, g64), "AddGram differs from Gram on OpenBLAS")
+	s, err := NewStats(d, 0)
+	require.NoError(t, err)
+	s.Precision = Float32
+	require.NoError(t, s.Add(x, nil))
+	require.True(t, mat.Equal(s.Gram(), g32), "Float32 Stats differ from GramPrecision on OpenBLAS")
 }
 
 // rusageCPU returns the process's CPU time (user + system, all threads).
@@ -81,8 +126,9 @@ func rusageCPU() time.Duration {
 }
 
 // BenchmarkGramOpenBLAS splits the time of Gram on OpenBLAS at n = 50 000,
-// d = 768 (uniform [−1, 1) float32): Gram itself on 1 worker (no overlap of
-// the float64 accumulation with Ssyrk) and 2, bare Sgemm calls (full d×d) per
+// d = 768 (uniform [−1, 1) float32): GramPrecision itself, Float32 (Ssyrk)
+// on 1 worker (no overlap of the float64 accumulation with Ssyrk) and 2,
+// and Float64 (Dsyrk on converted blocks), bare Sgemm calls (full d×d) per
 // block of rows, bare Ssyrk calls per block (no float64 accumulation) at
 // several block sizes, and one Ssyrk over all rows. It reports CPU seconds per
 // operation (all threads) next to wall time.
@@ -101,14 +147,16 @@ func BenchmarkGramOpenBLAS(b *testing.B) {
 		}
 		b.ReportMetric((rusageCPU()-c0).Seconds()/float64(b.N), "cpu-s/op")
 	}
-	for _, w := range []int{1, 2} {
-		b.Run(fmt.Sprintf("Gram/workers=%d", w), func(b *testing.B) {
-			cpu(b, func() {
-				if _, err := Gram(x, w); err != nil {
-					b.Fatal(err)
-				}
+	for _, p := range []Precision{Float32, Float64} {
+		for _, w := range []int{1, 2} {
+			b.Run(fmt.Sprintf("Gram/%v/workers=%d", p, w), func(b *testing.B) {
+				cpu(b, func() {
+					if _, err := GramPrecision(x, w, p); err != nil {
+						b.Fatal(err)
+					}
+				})
 			})
-		})
+		}
 	}
 	c32 := make([]float32, d*d)
 	out := blas32.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c32}

@@ -28,7 +28,7 @@ import (
 // adds them in with the same float64 additions as Merge. Hence, to the bit:
 //
 //   - the result of an Add does not depend on Workers, nor on the kernel
-//     (assembly or pure Go, see Gram);
+//     (assembly or pure Go, see GramPrecision), for either Precision;
 //   - s.Add(x) equals s.Merge(t) where t received the single call t.Add(x);
 //   - so a single pass s.Add(x₁); …; s.Add(x_m) equals merging, in that
 //     order, shards t_i that each received the single call t_i.Add(x_i):
@@ -55,6 +55,17 @@ type Stats struct {
 	// Workers is the number of goroutines Add uses; 0 means GOMAXPROCS.
 	// Results do not depend on it. It is not serialised.
 	Workers int
+
+	// Precision is the arithmetic of the Gram of each Add (see Precision
+	// and GramPrecision): Float64, the zero value, exact products; Float32,
+	// float32 products and sums within blocks of rows, about twice as
+	// fast. The class sums are float64 either way. Results for a given
+	// precision do not depend on Workers; statistics made by
+	// NewQuantizedStats ignore it and are always exact. It is not
+	// serialised, and statistics added with different precisions can be
+	// merged. An unknown precision makes Add return an error wrapping
+	// ErrParam.
+	Precision Precision
 
 	d, k    int
 	n       int64
@@ -84,10 +95,13 @@ func NewStats(d, k int) (*Stats, error) {
 }
 
 // Add accumulates the rows of x with their labels (labels[r] is the class of
-// row r, in [0, K); labels must be nil when K = 0). On error s is unchanged;
-// the error wraps ErrEmpty for an empty x, ErrShape if x.Cols ≠ Dim() or
-// len(labels) ≠ x.Rows, ErrLabel for a label outside [0, K), ErrNonFinite
-// for a NaN, ±Inf or an entry larger than MaxAbs in magnitude, and, for
+// row r, in [0, K); labels must be nil when K = 0). The Gram of x is
+// computed as by GramPrecision(x, s.Workers, s.Precision), bit for bit, and
+// then added in. On error s is unchanged; the error wraps ErrEmpty for an
+// empty x, ErrShape if x.Cols ≠ Dim() or len(labels) ≠ x.Rows, ErrLabel for
+// a label outside [0, K), ErrParam for an unknown Precision or negative
+// Workers, ErrNonFinite for a NaN, ±Inf or an entry larger than MaxAbs in
+// magnitude, and, for
 // quantised statistics (NewQuantizedStats), ErrInexact if the sums would no
 // longer be exact. Quantised statistics quantise a copy of x; x is not
 // modified.
@@ -119,10 +133,13 @@ func (s *Stats) Add(x *Matrix32, labels []int) error {
 	if err != nil {
 		return err
 	}
+	if err := s.Precision.check(); err != nil {
+		return err
+	}
 	if s.quantum > 0 {
 		return s.addQuantized(x, labels, workers)
 	}
-	g, ldc, err := gramAccumulate(x, workers) // also rejects non-finite entries
+	g, ldc, err := gramAccumulate(x, workers, s.Precision) // also rejects non-finite entries
 	if err != nil {
 		return err
 	}

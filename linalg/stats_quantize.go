@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // ErrInexact: quantised statistics (NewQuantizedStats) grew too large for
@@ -110,8 +107,9 @@ func quantize(src []float32, q float64) {
 // for the same rows, in any order, split into any Add calls, on any number
 // of Stats merged in any order, with any Workers and Gram kernel, the
 // result is the same to the bit — the exact statistics of the quantised
-// rows. (With an installed float32 BLAS, see UseOpenBLAS, quantised
-// statistics compute their Gram blocks in float64, with Dsyrk.)
+// rows. Quantised statistics compute their Gram with exact float64 products
+// whatever their Precision field says (as Gram does; with an installed BLAS,
+// see UseOpenBLAS, with its Dsyrk): Precision has no effect on them.
 func NewQuantizedStats(d, k int, quantum float64) (*Stats, error) {
 	if err := checkQuantum(quantum); err != nil {
 		return nil, err
@@ -157,7 +155,7 @@ func (s *Stats) addQuantized(x *Matrix32, labels []int, workers int) error {
 	}
 	xq := &Matrix32{Rows: x.Rows, Cols: x.Cols, Data: append([]float32(nil), x.Data...)}
 	quantize(xq.Data, s.quantum)
-	g, ldc, err := gramAccumulateFloat64(xq, workers)
+	g, ldc, err := gramAccumulate(xq, workers, Float64) // exact products, whatever s.Precision says
 	if err != nil {
 		return err
 	}
@@ -176,30 +174,6 @@ func (s *Stats) addQuantized(x *Matrix32, labels []int, workers int) error {
 	}
 	s.merge(t)
 	return nil
-}
-
-// gramAccumulateFloat64 is gramAccumulate with every product and sum in
-// float64: with an installed float32 BLAS (UseOpenBLAS), whose Ssyrk blocks
-// would round, it converts the rows to float64 and calls the BLAS's Dsyrk,
-// as gramAccumulateBLAS does for blocks with large entries.
-func gramAccumulateFloat64(x *Matrix32, workers int) ([]float64, int, error) {
-	if !gramUseBLAS() || !gramUseBLAS32() {
-		return gramAccumulate(x, workers)
-	}
-	n, d := x.Rows, x.Cols
-	c := make([]float64, d*d)
-	kc := min(gramBLASRows, n)
-	buf := make([]float64, kc*d)
-	out := blas64.Symmetric{Uplo: blas.Upper, N: d, Stride: d, Data: c}
-	for r0 := 0; r0 < n; r0 += kc {
-		kb := min(kc, n-r0)
-		if err := gramConvert(buf[:kb*d], x.Data[r0*d:(r0+kb)*d], workers); err != nil {
-			return nil, 0, err
-		}
-		a := blas64.General{Rows: kb, Cols: d, Stride: d, Data: buf[:kb*d]}
-		blas64.Syrk(blas.Trans, 1, a, 1, out)
-	}
-	return c, d, nil
 }
 
 // validateQuantized checks decoded quantised statistics: a valid quantum,
