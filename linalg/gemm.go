@@ -174,24 +174,37 @@ func MulXWtNorms(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, wor
 }
 
 func mulXWt(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers int) error {
-	if err := gemmCheckMatrix32("X", x); err != nil {
-		return err
-	}
-	wr, err := gemmCheckDense("W", w)
+	dr, wr, err := mulXWtPrepare(dst, norms, x, w)
 	if err != nil {
 		return err
+	}
+	return mulXWt64(dr, norms, x, wr, workers)
+}
+
+// mulXWtPrepare checks the arguments of X·Wᵀ and returns the raw storage of
+// dst (resized if empty) and of W.
+func mulXWtPrepare(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense) (dr, wr blas64.General, err error) {
+	if err := gemmCheckMatrix32("X", x); err != nil {
+		return dr, wr, err
+	}
+	wr, err = gemmCheckDense("W", w)
+	if err != nil {
+		return dr, wr, err
 	}
 	n, d, k := x.Rows, x.Cols, wr.Rows
 	if wr.Cols != d {
-		return fmt.Errorf("linalg: X·Wᵀ with X %d×%d and W %d×%d: %w", n, d, wr.Rows, wr.Cols, ErrShape)
+		return dr, wr, fmt.Errorf("linalg: X·Wᵀ with X %d×%d and W %d×%d: %w", n, d, wr.Rows, wr.Cols, ErrShape)
 	}
 	if norms != nil && len(norms) != n {
-		return fmt.Errorf("linalg: row norms of %d rows into %d values: %w", n, len(norms), ErrShape)
+		return dr, wr, fmt.Errorf("linalg: row norms of %d rows into %d values: %w", n, len(norms), ErrShape)
 	}
-	dr, err := gemmPrepareDst(dst, n, k, w)
-	if err != nil {
-		return err
-	}
+	dr, err = gemmPrepareDst(dst, n, k, w)
+	return dr, wr, err
+}
+
+// mulXWt64 is MulXWt (Float64) on checked arguments.
+func mulXWt64(dr blas64.General, norms []float64, x *Matrix32, wr blas64.General, workers int) error {
+	n, d, k := x.Rows, x.Cols, wr.Rows
 	if gramUseBLAS() {
 		return mulXWtBLAS(dr, norms, x, wr, workers)
 	}
@@ -296,24 +309,37 @@ func mulXWt(dst *mat.Dense, norms []float64, x *Matrix32, w *mat.Dense, workers 
 // dst must be K×d or empty (then it is resized); it is overwritten and must
 // not share memory with r. Errors are as for MulXWt, with R in place of W.
 func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
-	if err := gemmCheckMatrix32("X", x); err != nil {
-		return err
-	}
-	if r == nil || r.IsEmpty() {
-		return fmt.Errorf("linalg: R has no rows or columns: %w", ErrEmpty)
-	}
-	rr := r.RawMatrix()
-	n, d, k := x.Rows, x.Cols, rr.Cols
-	if rr.Rows != n {
-		return fmt.Errorf("linalg: Rᵀ·X with R %d×%d and X %d×%d: %w", rr.Rows, rr.Cols, n, d, ErrShape)
-	}
-	dr, err := gemmPrepareDst(dst, k, d, r)
+	dr, rr, err := mulRtXPrepare(dst, r, x, workers)
 	if err != nil {
 		return err
 	}
-	if err := gemmCheckR(rr, workers); err != nil {
-		return err
+	return mulRtX64(dr, rr, x, workers)
+}
+
+// mulRtXPrepare checks the arguments of Rᵀ·X, including that R is finite,
+// and returns the raw storage of dst (resized if empty) and of R.
+func mulRtXPrepare(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) (dr, rr blas64.General, err error) {
+	if err := gemmCheckMatrix32("X", x); err != nil {
+		return dr, rr, err
 	}
+	if r == nil || r.IsEmpty() {
+		return dr, rr, fmt.Errorf("linalg: R has no rows or columns: %w", ErrEmpty)
+	}
+	rr = r.RawMatrix()
+	n, d, k := x.Rows, x.Cols, rr.Cols
+	if rr.Rows != n {
+		return dr, rr, fmt.Errorf("linalg: Rᵀ·X with R %d×%d and X %d×%d: %w", rr.Rows, rr.Cols, n, d, ErrShape)
+	}
+	dr, err = gemmPrepareDst(dst, k, d, r)
+	if err != nil {
+		return dr, rr, err
+	}
+	return dr, rr, gemmCheckR(rr, workers)
+}
+
+// mulRtX64 is MulRtX (Float64) on checked arguments.
+func mulRtX64(dr, rr blas64.General, x *Matrix32, workers int) error {
+	n, d, k := x.Rows, x.Cols, rr.Cols
 	if gramUseBLAS() {
 		return mulRtXBLAS(dr, rr, x, workers)
 	}
