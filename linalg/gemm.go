@@ -309,16 +309,19 @@ func mulXWt64(dr blas64.General, norms []float64, x *Matrix32, wr blas64.General
 // dst must be K×d or empty (then it is resized); it is overwritten and must
 // not share memory with r. Errors are as for MulXWt, with R in place of W.
 func MulRtX(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) error {
-	dr, rr, err := mulRtXPrepare(dst, r, x, workers)
+	dr, rr, err := mulRtXPrepare(dst, r, x)
 	if err != nil {
+		return err
+	}
+	if err := gemmCheckR(rr, workers); err != nil {
 		return err
 	}
 	return mulRtX64(dr, rr, x, workers)
 }
 
-// mulRtXPrepare checks the arguments of Rᵀ·X, including that R is finite,
-// and returns the raw storage of dst (resized if empty) and of R.
-func mulRtXPrepare(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) (dr, rr blas64.General, err error) {
+// mulRtXPrepare checks the shapes of Rᵀ·X (not the values of R: see
+// gemmCheckR) and returns the raw storage of dst (resized if empty) and of R.
+func mulRtXPrepare(dst *mat.Dense, r *mat.Dense, x *Matrix32) (dr, rr blas64.General, err error) {
 	if err := gemmCheckMatrix32("X", x); err != nil {
 		return dr, rr, err
 	}
@@ -331,10 +334,7 @@ func mulRtXPrepare(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int) (dr, 
 		return dr, rr, fmt.Errorf("linalg: Rᵀ·X with R %d×%d and X %d×%d: %w", rr.Rows, rr.Cols, n, d, ErrShape)
 	}
 	dr, err = gemmPrepareDst(dst, k, d, r)
-	if err != nil {
-		return dr, rr, err
-	}
-	return dr, rr, gemmCheckR(rr, workers)
+	return dr, rr, err
 }
 
 // mulRtX64 is MulRtX (Float64) on checked arguments.

@@ -99,13 +99,18 @@ func MulRtXPrecision(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int, p P
 	if err := p.check(); err != nil {
 		return err
 	}
-	dr, rr, err := mulRtXPrepare(dst, r, x, workers)
+	dr, rr, err := mulRtXPrepare(dst, r, x)
 	if err != nil {
 		return err
 	}
 	if p == Float64 {
+		if err := gemmCheckR(rr, workers); err != nil {
+			return err
+		}
 		return mulRtX64(dr, rr, x, workers)
 	}
+	// The Float32 paths check R as they round it to float32: an entry that
+	// does not fit (NaN, ±Inf or beyond float32's range) sends them here.
 	var over bool
 	if gemmUseBLAS32() {
 		over, err = mulRtXBLAS32(dr, rr, x, workers)
@@ -113,6 +118,9 @@ func MulRtXPrecision(dst *mat.Dense, r *mat.Dense, x *Matrix32, workers int, p P
 		over, err = mulRtX32(dr, rr, x, workers)
 	}
 	if err != nil || !over {
+		return err
+	}
+	if err := gemmCheckR(rr, workers); err != nil {
 		return err
 	}
 	return mulRtX64(dr, rr, x, workers)
@@ -230,8 +238,10 @@ func mulXWt32(dr blas64.General, norms []float64, x *Matrix32, wr blas64.General
 }
 
 // mulRtX32 is MulRtXPrecision's Float32 path on linalg's kernels, on checked
-// arguments. It reports over = true, with dst unspecified, if R does not fit
-// float32 or a float32 sum overflowed; the caller then computes in Float64.
+// arguments (except R's values). It reports over = true, with dst
+// unspecified, if an entry of R does not fit float32 (NaN, ±Inf or beyond
+// float32's range) or a float32 sum overflowed; the caller then checks R and
+// computes in Float64.
 //
 // Rows go in rounds of whole blocks of gemmBlockRows rows: first R's rows of
 // the round are rounded to float32 and packed in groups of 6 classes (block
@@ -278,21 +288,21 @@ func mulRtX32(dr, rr blas64.General, x *Matrix32, workers int) (over bool, err e
 			i0 := (b0 + j) * gemmBlockRows
 			kb := min(gemmBlockRows, n-i0)
 			out := ra[j*blockLen : (j+1)*blockLen]
-			for gi := range kg {
-				grp := out[gi*groupLen : gi*groupLen+kb*gemm32MR]
-				l0 := gi * gemm32MR
-				l1 := min(l0+gemm32MR, k)
-				for r := range kb {
-					src := rr.Data[(i0+r)*rr.Stride+l0 : (i0+r)*rr.Stride+l1]
-					dst := grp[gemm32MR*r : gemm32MR*r+gemm32MR]
+			ok := true
+			for r := range kb {
+				row := rr.Data[(i0+r)*rr.Stride : (i0+r)*rr.Stride+k]
+				for gi := range kg {
+					src := row[gi*gemm32MR : min(gi*gemm32MR+gemm32MR, k)]
+					dst := out[gi*groupLen+gemm32MR*r : gi*groupLen+gemm32MR*r+gemm32MR]
 					for i, v := range src {
-						if !gemm32Fits(v) {
-							overflow.Store(true)
-						}
+						ok = ok && v <= math.MaxFloat32 && v >= -math.MaxFloat32 // false for NaN too
 						dst[i] = float32(v)
 					}
 					clear(dst[len(src):])
 				}
+			}
+			if !ok {
+				overflow.Store(true)
 			}
 			return nil
 		})
