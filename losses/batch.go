@@ -58,6 +58,15 @@ type Batch struct {
 	scaled                *mat.Dense // c∘R for ClipSum
 	normsBuf, xnBuf, fBuf []float64
 	chunkLoss             []float64
+
+	// EvalClipSum's state: gathered rows (general path), per-row losses,
+	// the fused path's callback, arguments and scratch.
+	gx       []float32
+	gy       []int
+	rowLoss  []float64
+	rowsFunc linalg.RowsFunc
+	fused    fusedArgs
+	work     linalg.RowsWork
 }
 
 // chunkRows is the number of rows per task in the element-wise part of Eval
@@ -67,8 +76,9 @@ const chunkRows = 512
 
 // rowLoss evaluates one example: on entry s holds the scores s_i (length K),
 // on return the residuals r_i; curv receives the curvature weights. It
-// returns loss_i.
-type rowLoss func(s, curv []float64, y int) float64
+// returns loss_i. alpha is the loss's parameter (Sigmoid's α; unused by the
+// others), passed rather than captured so that no closure is allocated.
+type rowLoss func(s, curv []float64, y int, alpha float64) float64
 
 func paramErr(param string, v float64, reason string) error {
 	return fmt.Errorf("losses: %w", &accountant.ParamError{Param: param, Value: v, Reason: reason})
@@ -82,10 +92,17 @@ func grow(buf *[]float64, n int) []float64 {
 	return (*buf)[:n]
 }
 
-// denseFor returns m if it is r×c, else a new r×c Dense over buf.
+// denseFor returns m if it is r×c, else an r×c Dense over buf: m itself,
+// reset and resized over buf, when m was made here before (so that a Batch
+// whose block size changes from step to step does not allocate).
 func denseFor(m *mat.Dense, buf *[]float64, r, c int) *mat.Dense {
 	if m != nil && !m.IsEmpty() {
 		if mr, mc := m.Dims(); mr == r && mc == c {
+			return m
+		}
+		if raw := m.RawMatrix(); cap(*buf) >= r*c && len(raw.Data) > 0 && &raw.Data[0] == &(*buf)[:1][0] {
+			m.Reset()
+			m.ReuseAs(r, c)
 			return m
 		}
 	}
@@ -145,6 +162,29 @@ func checkInputs(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bia
 	if dst == nil {
 		return 0, paramErr("dst", 0, "must be a non-nil *Batch")
 	}
+	k, err := checkModel(x, w, bias)
+	if err != nil {
+		return 0, err
+	}
+	if len(labels) != x.Rows {
+		return 0, fmt.Errorf("losses: %d labels for %d rows: %w", len(labels), x.Rows, linalg.ErrShape)
+	}
+	return k, checkLabels(labels, k)
+}
+
+// checkLabels reports the first label outside [0, k).
+func checkLabels(labels []int, k int) error {
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("losses: label %d of row %d, want [0, %d): %w", y, i, k, linalg.ErrLabel)
+		}
+	}
+	return nil
+}
+
+// checkModel checks the shapes of x, w and bias and that bias is finite, and
+// returns K.
+func checkModel(x *linalg.Matrix32, w *mat.Dense, bias []float64) (int, error) {
 	if x == nil || x.Rows <= 0 || x.Cols <= 0 {
 		return 0, fmt.Errorf("losses: X has no rows or columns: %w", linalg.ErrEmpty)
 	}
@@ -160,14 +200,6 @@ func checkInputs(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bia
 	}
 	if d != x.Cols {
 		return 0, fmt.Errorf("losses: W is %d×%d for X with %d columns: %w", k, d, x.Cols, linalg.ErrShape)
-	}
-	if len(labels) != x.Rows {
-		return 0, fmt.Errorf("losses: %d labels for %d rows: %w", len(labels), x.Rows, linalg.ErrShape)
-	}
-	for i, y := range labels {
-		if y < 0 || y >= k {
-			return 0, fmt.Errorf("losses: label %d of row %d, want [0, %d): %w", y, i, k, linalg.ErrLabel)
-		}
 	}
 	if bias != nil {
 		if len(bias) != k {
@@ -185,7 +217,7 @@ func checkInputs(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bia
 // eval is the shared body of every Eval: validate, compute ‖x_i‖ and the
 // scores, then apply f row by row. offset is added to every score (a fixed,
 // untrained bias) when bias is nil.
-func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, offset float64, workers int, f rowLoss) error {
+func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, offset, alpha float64, workers int, f rowLoss) error {
 	invalidate(dst)
 	k, err := checkInputs(dst, x, labels, w, bias)
 	if err != nil {
@@ -223,7 +255,7 @@ func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []flo
 					return fmt.Errorf("losses: score (%d, %d) = %v overflows: %w", i, l, s[l], linalg.ErrNonFinite)
 				}
 			}
-			sum += f(s, cr.Data[i*cr.Stride:i*cr.Stride+k], labels[i])
+			sum += f(s, cr.Data[i*cr.Stride:i*cr.Stride+k], labels[i], alpha)
 			xn2 := dst.XNorms[i] * dst.XNorms[i]
 			if bias != nil {
 				xn2++
@@ -284,18 +316,24 @@ func (b *Batch) checkGradDst(gradW *mat.Dense, gradB []float64) error {
 		return fmt.Errorf("losses: Batch holds no successful Eval: %w", linalg.ErrEmpty)
 	}
 	_, k := b.R.Dims()
+	return checkGradShapes(gradW, gradB, k, b.x.Cols, b.Bias)
+}
+
+// checkGradShapes checks that gradW is K×d or empty and that gradB has
+// length K if the bias is trained and is nil otherwise.
+func checkGradShapes(gradW *mat.Dense, gradB []float64, k, d int, bias bool) error {
 	if gradW == nil {
 		return fmt.Errorf("losses: nil gradW: %w", linalg.ErrEmpty)
 	}
 	if !gradW.IsEmpty() {
-		if r, c := gradW.Dims(); r != k || c != b.x.Cols {
-			return fmt.Errorf("losses: gradW is %d×%d, want %d×%d: %w", r, c, k, b.x.Cols, linalg.ErrShape)
+		if r, c := gradW.Dims(); r != k || c != d {
+			return fmt.Errorf("losses: gradW is %d×%d, want %d×%d: %w", r, c, k, d, linalg.ErrShape)
 		}
 	}
 	switch {
-	case b.Bias && len(gradB) != k:
+	case bias && len(gradB) != k:
 		return fmt.Errorf("losses: bias gradient of length %d, want K = %d (the bias is trained): %w", len(gradB), k, linalg.ErrShape)
-	case !b.Bias && gradB != nil:
+	case !bias && gradB != nil:
 		return fmt.Errorf("losses: bias gradient given but Eval had no trained bias: %w", linalg.ErrShape)
 	}
 	return nil

@@ -3,7 +3,10 @@ package losses
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/dpopt/dpopt/linalg"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -97,4 +100,65 @@ func BenchmarkPerExampleClip(b *testing.B) {
 		}
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
+}
+
+// BenchmarkMinibatchStep times one DP-SGD minibatch gradient at the MNIST and
+// CIFAR-100 shapes: 256 random rows of the data set (a fresh selection per
+// iteration, as Poisson sampling gives), one-vs-all sigmoid with the paper's
+// fixed bias, clip 1. path=fused is EvalClipSum on the row indices;
+// path=gather copies the rows into a block and calls Eval and ClipSum, as
+// EvalClipSum's general path does. GFLOP/s counts the two GEMMs, 4·B·d·K.
+func BenchmarkMinibatchStep(b *testing.B) {
+	const batch, sets = 256, 64
+	for _, s := range benchShapes {
+		p := newProblem(b, 1, s.n, s.d, s.k, 0.01, false)
+		rnd := rand.New(rand.NewPCG(1, 2))
+		selections := make([][]int, sets)
+		for i := range selections {
+			selections[i] = rnd.Perm(s.n)[:batch]
+		}
+		var loss Loss = Sigmoid{FixedBias: PaperFixedBias}
+		for _, workers := range []int{1, 0} {
+			name := fmt.Sprintf("n=%d/d=%d/K=%d/B=%d/workers=%d", s.n, s.d, s.k, batch, workers)
+			b.Run("path=fused/"+name, func(b *testing.B) {
+				if s.large && testing.Short() {
+					b.Skip("large shape skipped under -short")
+				}
+				var bt Batch
+				grad := mat.NewDense(s.k, s.d, nil)
+				t := 0
+				for b.Loop() {
+					if err := EvalClipSum(&bt, loss, p.x, p.labels, selections[t%sets], p.w, nil, 1, grad, nil, workers); err != nil {
+						b.Fatal(err)
+					}
+					t++
+				}
+				b.ReportMetric(4*float64(batch*s.d*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+			b.Run("path=gather/"+name, func(b *testing.B) {
+				if s.large && testing.Short() {
+					b.Skip("large shape skipped under -short")
+				}
+				var bt Batch
+				grad := mat.NewDense(s.k, s.d, nil)
+				xb := &linalg.Matrix32{Rows: batch, Cols: s.d, Data: make([]float32, batch*s.d)}
+				yb := make([]int, batch)
+				t := 0
+				for b.Loop() {
+					for j, i := range selections[t%sets] {
+						copy(xb.Row(j), p.x.Row(i))
+						yb[j] = p.labels[i]
+					}
+					if err := loss.Eval(&bt, xb, yb, p.w, nil, workers); err != nil {
+						b.Fatal(err)
+					}
+					if err := bt.ClipSum(grad, nil, 1, workers); err != nil {
+						b.Fatal(err)
+					}
+					t++
+				}
+				b.ReportMetric(4*float64(batch*s.d*s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }

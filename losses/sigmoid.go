@@ -46,44 +46,57 @@ func (Sigmoid) Name() string { return "sigmoid" }
 // Eval implements Loss.
 func (l Sigmoid) Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, workers int) error {
 	invalidate(dst)
+	f, offset, alpha, err := l.rows(bias)
+	if err != nil {
+		return err
+	}
+	return eval(dst, x, labels, w, bias, offset, alpha, workers, f)
+}
+
+// rows validates the parameters and returns the per-example function, the
+// fixed score offset and α.
+func (l Sigmoid) rows(bias []float64) (rowLoss, float64, float64, error) {
 	alpha := l.NegWeight
 	switch {
 	case math.IsNaN(alpha) || math.IsInf(alpha, 0) || alpha < 0:
-		return paramErr("NegWeight", alpha, "must be finite and ≥ 0 (0 means 1)")
+		return nil, 0, 0, paramErr("NegWeight", alpha, "must be finite and ≥ 0 (0 means 1)")
 	case alpha == 0:
 		alpha = 1
 	}
 	switch {
 	case math.IsNaN(l.FixedBias) || math.IsInf(l.FixedBias, 0):
-		return paramErr("FixedBias", l.FixedBias, "must be finite")
+		return nil, 0, 0, paramErr("FixedBias", l.FixedBias, "must be finite")
 	case l.FixedBias != 0 && bias != nil:
-		return paramErr("FixedBias", l.FixedBias, "must be zero when a trained bias is given")
+		return nil, 0, 0, paramErr("FixedBias", l.FixedBias, "must be zero when a trained bias is given")
 	}
-	return eval(dst, x, labels, w, bias, l.FixedBias, workers, func(s, curv []float64, y int) float64 {
-		var loss float64
-		for c, v := range s {
-			// One exponential and one logarithm per entry, without
-			// overflow or cancellation: with e = e^−|v| ∈ (0, 1],
-			// σ(|v|) = 1/(1+e), σ(−|v|) = e/(1+e) and
-			// softplus(±v) = log(1 + e^±v) = max(±v, 0) + log1p(e).
-			e := math.Exp(-math.Abs(v))
-			big := 1 / (1 + e)
-			small := e / (1 + e)
-			sp, sn := big, small // σ(v), 1 − σ(v) = σ(−v), each without cancellation
-			if !(v >= 0) {
-				sp, sn = small, big
-			}
-			l1 := math.Log1p(e)
-			if c == y {
-				loss += max(-v, 0) + l1
-				s[c] = -sn
-				curv[c] = sp * sn
-			} else {
-				loss += alpha * (max(v, 0) + l1)
-				s[c] = alpha * sp
-				curv[c] = alpha * sp * sn
-			}
+	return sigmoidRow, l.FixedBias, alpha, nil
+}
+
+// sigmoidRow is the rowLoss of Sigmoid with negative-class weight alpha.
+func sigmoidRow(s, curv []float64, y int, alpha float64) float64 {
+	var loss float64
+	for c, v := range s {
+		// One exponential and one logarithm per entry, without
+		// overflow or cancellation: with e = e^−|v| ∈ (0, 1],
+		// σ(|v|) = 1/(1+e), σ(−|v|) = e/(1+e) and
+		// softplus(±v) = log(1 + e^±v) = max(±v, 0) + log1p(e).
+		e := math.Exp(-math.Abs(v))
+		big := 1 / (1 + e)
+		small := e / (1 + e)
+		sp, sn := big, small // σ(v), 1 − σ(v) = σ(−v), each without cancellation
+		if !(v >= 0) {
+			sp, sn = small, big
 		}
-		return loss
-	})
+		l1 := math.Log1p(e)
+		if c == y {
+			loss += max(-v, 0) + l1
+			s[c] = -sn
+			curv[c] = sp * sn
+		} else {
+			loss += alpha * (max(v, 0) + l1)
+			s[c] = alpha * sp
+			curv[c] = alpha * sp * sn
+		}
+	}
+	return loss
 }

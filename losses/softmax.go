@@ -29,10 +29,14 @@ func (Softmax) Name() string { return "softmax" }
 
 // Eval implements Loss.
 func (Softmax) Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, workers int) error {
-	return eval(dst, x, labels, w, bias, 0, workers, softmaxRow)
+	return eval(dst, x, labels, w, bias, 0, 0, workers, softmaxRow)
 }
 
-func softmaxRow(s, curv []float64, y int) float64 {
+// rows returns the per-example function, a zero score offset and an unused
+// α.
+func (Softmax) rows([]float64) (rowLoss, float64, float64, error) { return softmaxRow, 0, 0, nil }
+
+func softmaxRow(s, curv []float64, y int, _ float64) float64 {
 	top := 0
 	for l, v := range s {
 		if v > s[top] {

@@ -22,10 +22,14 @@ func (Squared) Name() string { return "squared" }
 // Eval implements Loss. It returns an error wrapping linalg.ErrNonFinite if
 // the summed loss overflows float64.
 func (Squared) Eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []float64, workers int) error {
-	return eval(dst, x, labels, w, bias, 0, workers, squaredRow)
+	return eval(dst, x, labels, w, bias, 0, 0, workers, squaredRow)
 }
 
-func squaredRow(s, curv []float64, y int) float64 {
+// rows returns the per-example function, a zero score offset and an unused
+// α.
+func (Squared) rows([]float64) (rowLoss, float64, float64, error) { return squaredRow, 0, 0, nil }
+
+func squaredRow(s, curv []float64, y int, _ float64) float64 {
 	s[y]--
 	var loss float64
 	for l, r := range s {

@@ -1,0 +1,286 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/dpopt/dpopt/linalg"
+	"github.com/stretchr/testify/require"
+	"gonum.org/v1/gonum/mat"
+)
+
+// evalClipSumOut is what EvalClipSum leaves in a Batch and the gradients.
+type evalClipSumOut struct {
+	loss                          float64
+	r, c, g                       *mat.Dense
+	norms, xnorms, factors, gradB []float64
+}
+
+func runEvalClipSum(t *testing.T, l Loss, p problem, rows []int, clip float64, workers int, b *Batch) evalClipSumOut {
+	t.Helper()
+	k, _ := p.w.Dims()
+	o := evalClipSumOut{g: &mat.Dense{}}
+	if p.bias != nil {
+		o.gradB = make([]float64, k)
+	}
+	require.NoError(t, EvalClipSum(b, l, p.x, p.labels, rows, p.w, p.bias, clip, o.g, o.gradB, workers))
+	o.loss, o.r, o.c = b.Loss, mat.DenseCopyOf(b.R), mat.DenseCopyOf(b.Curvature)
+	o.norms = append([]float64(nil), b.Norms...)
+	o.xnorms = append([]float64(nil), b.XNorms...)
+	o.factors = append([]float64(nil), b.Factors...)
+	return o
+}
+
+// gatherEval is the reference: the selected rows gathered into a block,
+// Eval, then ClipSum.
+func gatherEval(t *testing.T, l Loss, p problem, rows []int, clip float64) evalClipSumOut {
+	t.Helper()
+	_, d := p.w.Dims()
+	xb := linalg.NewMatrix32(len(rows), d)
+	yb := make([]int, len(rows))
+	for j, i := range rows {
+		copy(xb.Row(j), p.x.Row(i))
+		yb[j] = p.labels[i]
+	}
+	var b Batch
+	require.NoError(t, l.Eval(&b, xb, yb, p.w, p.bias, 2))
+	o := evalClipSumOut{g: &mat.Dense{}, loss: b.Loss, r: mat.DenseCopyOf(b.R), c: mat.DenseCopyOf(b.Curvature),
+		norms: append([]float64(nil), b.Norms...), xnorms: append([]float64(nil), b.XNorms...)}
+	if p.bias != nil {
+		o.gradB = make([]float64, len(p.bias))
+	}
+	require.NoError(t, b.ClipSum(o.g, o.gradB, clip, 2))
+	o.factors = append([]float64(nil), b.Factors...)
+	return o
+}
+
+// randomRows draws m indices in [0, n), with repeats, from a fixed seed.
+func randomRows(seed uint64, m, n int) []int {
+	rnd := rand.New(rand.NewPCG(seed, 7))
+	rows := make([]int, m)
+	for j := range rows {
+		rows[j] = rnd.IntN(n)
+	}
+	return rows
+}
+
+// TestEvalClipSumFusedMatchesGeneral compares the fused path with gathering
+// the rows and calling Eval and ClipSum, for every loss, with K below and
+// above one 12-class panel, d not a multiple of 4 and selections that end
+// inside a 4-row tile, a 32-row block and a 64-row segment.
+func TestEvalClipSumFusedMatchesGeneral(t *testing.T) {
+	shapes := []struct{ n, d, k, m int }{
+		{50, 13, 3, 1},
+		{300, 37, 10, 203},
+		{200, 270, 14, 70},
+		{400, 16, 27, 129},
+	}
+	for _, tc := range lossCases {
+		for _, s := range shapes {
+			t.Run(tc.name, func(t *testing.T) {
+				p := newProblem(t, 21, s.n, s.d, s.k, 0.3/math.Sqrt(float64(s.d)), tc.bias)
+				rows := randomRows(uint64(s.m), s.m, s.n)
+				var probe Batch
+				require.NoError(t, tc.loss.Eval(&probe, p.x, p.labels, p.w, p.bias, 1))
+				clip := median(probe.Norms) // about half the examples are clipped
+				want := gatherEval(t, tc.loss, p, rows, clip)
+				var b Batch
+				got := runEvalClipSum(t, tc.loss, p, rows, clip, 1, &b)
+				// Everything before the gradient GEMM is computed by the same
+				// operations in the same order as Eval: bit for bit.
+				require.Equal(t, want.loss, got.loss, "loss")
+				require.True(t, mat.Equal(want.r, got.r), "R")
+				require.True(t, mat.Equal(want.c, got.c), "Curvature")
+				require.Equal(t, want.norms, got.norms, "Norms")
+				require.Equal(t, want.xnorms, got.xnorms, "XNorms")
+				require.Equal(t, want.factors, got.factors, "Factors")
+				require.Equal(t, want.gradB, got.gradB, "bias gradient")
+				// The gradient sums the same m products, grouped by 32 and 64
+				// rows instead of 256: each entry's rounding is ≲ m·2⁻⁵³ of
+				// Σ|c_j r_jl x_jf| ≤ m·clip·max|x|; 1e-13·that allows ×100.
+				tol := 1e-13 * float64(s.m) * clip * maxAbs32(p.x.Data)
+				require.True(t, mat.EqualApprox(want.g, got.g, tol), "gradient differs by more than %g", tol)
+			})
+		}
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	for i := range s { // insertion sort: small inputs
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)/2]
+}
+
+func maxAbs32(x []float32) float64 {
+	var m float64
+	for _, v := range x {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
+
+// TestEvalClipSumWorkersBitIdentical: the fused path spreads 64-row segments
+// over the workers; every output is the same bits for any count.
+func TestEvalClipSumWorkersBitIdentical(t *testing.T) {
+	const n, d, k, m = 1000, 45, 11, 333
+	for _, tc := range lossCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProblem(t, 22, n, d, k, 0.05, tc.bias)
+			rows := randomRows(3, m, n)
+			var b Batch
+			ref := runEvalClipSum(t, tc.loss, p, rows, 0.5, 1, &b)
+			for _, workers := range []int{2, 3, 7, 0} {
+				got := runEvalClipSum(t, tc.loss, p, rows, 0.5, workers, &b)
+				require.Equal(t, ref, got, "workers=%d", workers)
+			}
+		})
+	}
+}
+
+// TestEvalClipSumAllRows: a nil selection is every row in order, the same as
+// listing them.
+func TestEvalClipSumAllRows(t *testing.T) {
+	p := newProblem(t, 23, 150, 20, 4, 0.1, true)
+	all := make([]int, 150)
+	for i := range all {
+		all[i] = i
+	}
+	var b Batch
+	want := runEvalClipSum(t, Softmax{}, p, all, 0.7, 2, &b)
+	got := runEvalClipSum(t, Softmax{}, p, nil, 0.7, 2, &b)
+	require.Equal(t, want, got)
+}
+
+// otherLoss is a Loss from outside the package: EvalClipSum must gather the
+// rows and call its Eval.
+type otherLoss struct{ Softmax }
+
+func (otherLoss) Name() string { return "other" }
+
+// TestEvalClipSumGeneralPath checks the paths that gather the rows and call
+// Eval and ClipSum — a Loss from outside the package, a selection above the
+// fused path's scratch bound, a pointer loss — against the reference.
+func TestEvalClipSumGeneralPath(t *testing.T) {
+	p := newProblem(t, 24, 300, 12, 5, 0.2, false)
+	rows := randomRows(5, 120, 300)
+	want := gatherEval(t, Softmax{}, p, rows, 0.6)
+	var b Batch
+	got := runEvalClipSum(t, otherLoss{}, p, rows, 0.6, 2, &b)
+	require.Equal(t, want, got, "otherLoss")
+	got = runEvalClipSum(t, &Softmax{}, p, rows, 0.6, 2, &b)
+	require.Equal(t, want.r, got.r, "*Softmax")
+
+	// d·K large enough that 200 rows exceed fusedMaxScratch.
+	const d, k = 2000, 130
+	require.Greater(t, linalg.ScoreGradScratch(200, d, k), fusedMaxScratch)
+	big := newProblem(t, 25, 300, d, k, 0.01, true)
+	rows = randomRows(6, 200, 300)
+	want = gatherEval(t, Sigmoid{}, big, rows, 0.6)
+	got = runEvalClipSum(t, Sigmoid{}, big, rows, 0.6, 2, &b)
+	require.Equal(t, want, got, "above the scratch bound")
+}
+
+// TestEvalClipSumReuse: a Batch kept across steps of changing batch sizes
+// gives what a fresh one gives, and a repeated step allocates nothing.
+func TestEvalClipSumReuse(t *testing.T) {
+	p := newProblem(t, 26, 2000, 64, 10, 0.05, false)
+	var loss Loss = Sigmoid{FixedBias: PaperFixedBias} // boxed once, as a solver holds it
+	var b Batch
+	for step, m := range []int{260, 240, 300, 255} {
+		rows := randomRows(uint64(step), m, 2000)
+		got := runEvalClipSum(t, loss, p, rows, 1, 2, &b)
+		var fresh Batch
+		want := runEvalClipSum(t, loss, p, rows, 1, 2, &fresh)
+		require.Equal(t, want, got, "step %d", step)
+	}
+	rows := randomRows(9, 256, 2000)
+	g := mat.NewDense(10, 64, nil)
+	require.NoError(t, EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1))
+	allocs := testing.AllocsPerRun(10, func() {
+		if err := EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Errorf("a repeated single-worker step allocates %v times, want 0", allocs)
+	}
+}
+
+func TestEvalClipSumErrors(t *testing.T) {
+	const n, d, k = 40, 6, 3
+	good := newProblem(t, 27, n, d, k, 1, true)
+	mod := func(f func(p *problem)) problem {
+		p := newProblem(t, 27, n, d, k, 1, true)
+		f(&p)
+		return p
+	}
+	rows := []int{3, 1, 4, 1, 5, 9, 2, 6}
+	tests := []struct {
+		name    string
+		loss    Loss
+		p       problem
+		rows    []int
+		clip    float64
+		gb      []float64
+		nilDst  bool
+		workers int
+		want    error // nil: want an *accountant.ParamError
+	}{
+		{name: "row -1", p: good, rows: []int{0, -1}, want: linalg.ErrShape},
+		{name: "row n", p: good, rows: []int{n}, want: linalg.ErrShape},
+		{name: "empty selection", p: good, rows: []int{}, want: linalg.ErrEmpty},
+		{name: "selected label K", p: mod(func(p *problem) { p.labels[4] = k }), want: linalg.ErrLabel},
+		{name: "labels length", p: mod(func(p *problem) { p.labels = p.labels[:n-1] }), want: linalg.ErrShape},
+		{name: "NaN in a selected row", p: mod(func(p *problem) { p.x.Data[5*d+2] = float32(math.NaN()) }), want: linalg.ErrNonFinite},
+		{name: "Inf W", p: mod(func(p *problem) { p.w.Set(1, 1, math.Inf(1)) }), want: linalg.ErrNonFinite},
+		{name: "score overflow", p: mod(func(p *problem) { p.w.Set(0, 0, 1e300); p.x.Data[3*d] = 1e30 }), want: linalg.ErrNonFinite},
+		{name: "W columns", p: mod(func(p *problem) { p.w = mat.NewDense(k, d+1, nil) }), want: linalg.ErrShape},
+		{name: "bias gradient missing", p: good, gb: []float64{}, want: linalg.ErrShape},
+		{name: "clip 0", p: good, clip: -1},
+		{name: "clip NaN", p: good, clip: math.NaN()},
+		{name: "nil dst", p: good, nilDst: true},
+		{name: "negative workers", p: good, workers: -1},
+		{name: "FixedBias with trained bias", loss: Sigmoid{FixedBias: -10}, p: good},
+		{name: "nil *Sigmoid", loss: (*Sigmoid)(nil), p: good},
+	}
+	for _, tc := range tests {
+		losses := []Loss{Softmax{}, Sigmoid{}, Squared{}, otherLoss{}}
+		if tc.loss != nil {
+			losses = []Loss{tc.loss}
+		}
+		for _, l := range losses {
+			t.Run(fmt.Sprintf("%s/%T", tc.name, l), func(t *testing.T) {
+				dst := &Batch{}
+				if tc.nilDst {
+					dst = nil
+				}
+				sel := rows
+				if tc.rows != nil {
+					sel = tc.rows
+				}
+				clip := 1.0
+				if tc.clip != 0 {
+					clip = tc.clip
+				}
+				gb := make([]float64, k)
+				if tc.gb != nil {
+					gb = tc.gb
+				}
+				err := EvalClipSum(dst, l, tc.p.x, tc.p.labels, sel, tc.p.w, tc.p.bias, clip, &mat.Dense{}, gb, tc.workers)
+				checkErr(t, err, tc.want)
+				if dst != nil {
+					checkErr(t, dst.ClipSum(&mat.Dense{}, gb, 1, 1), linalg.ErrEmpty)
+				}
+			})
+		}
+	}
+	t.Run("nil loss", func(t *testing.T) {
+		checkErr(t, EvalClipSum(&Batch{}, nil, good.x, good.labels, rows, good.w, good.bias, 1, &mat.Dense{}, make([]float64, k), 1), nil)
+	})
+}
