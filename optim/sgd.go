@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 
 	"gonum.org/v1/gonum/floats"
@@ -25,11 +26,18 @@ import (
 //  1. samples a batch: every example is included independently with
 //     probability q = BatchSize/n, using the Source's uniform bits, so batch
 //     sizes vary (binomial, mean BatchSize) and may be empty; with
-//     BatchSize = n there is no sampling (q = 1);
+//     BatchSize = n there is no sampling (q = 1). The sample is drawn by
+//     geometric gaps between included examples, one uniform word per
+//     included example (and one more), which is the same distribution as one
+//     Bernoulli(q) trial per example; see the sampler's comment in sgd.go for
+//     the floating-point details (each inclusion probability is at most q
+//     and within 10⁻⁹ of it, relative);
 //  2. computes the sum over the batch of the per-example gradients of Loss,
 //     each clipped to Frobenius norm GradClipNorm = C_g — the bias gradient
-//     included when TrainBias is set — as one GEMM, never materialising a
-//     per-example gradient (losses.Batch.ClipSum);
+//     included when TrainBias is set — never materialising a per-example
+//     gradient (losses.EvalClipSum: the sampled rows are read in place, and
+//     a minibatch's scores, norms, clip factors and gradient are computed
+//     in one pass over its rows);
 //  3. adds independent N(0, (z·C_g)²) noise to every coordinate of that sum,
 //     weights and trained biases alike (an empty batch releases noise only);
 //  4. divides by the expected batch size BatchSize (n is public), adds the
@@ -292,11 +300,10 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	var (
 		batch  losses.Batch
 		sample sampler
-		xb     = d.X
-		yb     = d.Labels
+		rows   []int // nil: every example (full batch)
 	)
 	if !full {
-		sample = newSampler(d, r.kinds[0].rate)
+		sample = newSampler(n, r.kinds[0].rate)
 	}
 	steps := make([]Step, s.Steps)
 	prog := progressFrom(ctx)
@@ -305,15 +312,15 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
 		}
+		m := n
 		if !full {
-			xb, yb = sample.draw(d, src)
+			rows = sample.draw(src)
+			m = len(rows)
 		}
-		m := len(yb)
 		if m > 0 {
-			if err := loss.Eval(&batch, xb, yb, w, bias, s.Workers); err != nil {
-				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
-			}
-			if err := batch.ClipSum(gradW, gradB, s.GradClipNorm, s.Workers); err != nil {
+			// The sampled rows are read in place (no gathered copy); small
+			// batches take the fused path of EvalClipSum.
+			if err := losses.EvalClipSum(&batch, loss, d.X, d.Labels, rows, w, bias, s.GradClipNorm, gradW, gradB, s.Workers); err != nil {
 				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
 			}
 			steps[t].Loss = batch.Loss / float64(m)
@@ -359,34 +366,48 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	return &Result{Model: model, Report: rep}, nil
 }
 
-// sampler draws Poisson samples of the rows of a dataset into reused buffers.
+// sampler draws Poisson samples — every example independently with
+// probability q — as the indices of the included examples, by geometric gaps:
+// O(q·n) uniform draws per sample instead of one per example.
+//
+// Independent Bernoulli(q) trials on examples 0, 1, …, n−1 are the same
+// process as independent gaps G_1, G_2, … between inclusions (the first
+// counted from −1), each geometric: P(G ≥ g) = (1 − q)^g for g = 0, 1, ….
+// draw takes G = ⌊log U / log(1 − q)⌋ with U uniform on (0, 1) (the top 53
+// bits of a word, centred: U = (k + ½)·2⁻⁵³), for which P(G ≥ g) =
+// P(U ≤ (1 − q)^g) = (1 − q)^g up to the 2⁻⁵³ grid of U and the rounding of
+// the logarithm: an error of order 10⁻¹⁴ relative in each example's
+// inclusion probability. So that this error cannot make the accounting at q
+// optimistic (ε grows with the sampling rate), the gaps are drawn at rate
+// q·(1 − 2⁻³⁰), 10⁻⁹ below q relative: every example is included with
+// probability at most q, and within 10⁻⁹ of it relative.
 type sampler struct {
-	thresh uint64 // include row i iff the top 53 bits of a uniform word are below thresh
-	x      []float32
-	y      []int
+	n    int
+	logq float64 // log(1 − q·(1 − 2⁻³⁰)) < 0
+	idx  []int
 }
 
-// newSampler returns a sampler at rate q ∈ (0, 1): each row is included with
-// probability ⌊q·2⁵³⌋/2⁵³, which is within 2⁻⁵³ of q and never above it, so
-// accounting at q is never optimistic (ε grows with the sampling rate).
-func newSampler(d *Data, q float64) sampler {
-	b := int(math.Ceil(q * float64(d.X.Rows)))
+// newSampler returns a sampler of n examples at rate q ∈ (0, 1).
+func newSampler(n int, q float64) sampler {
 	return sampler{
-		thresh: uint64(math.Floor(math.Ldexp(q, 53))),
-		x:      make([]float32, 0, 2*b*d.X.Cols),
-		y:      make([]int, 0, 2*b),
+		n:    n,
+		logq: math.Log1p(-q * (1 - 0x1p-30)),
+		idx:  make([]int, 0, 2*int(math.Ceil(q*float64(n)))+16),
 	}
 }
 
-// draw returns the rows (and labels) of a fresh Poisson sample, in order; the
+// draw returns the indices, in increasing order, of a fresh Poisson sample,
+// drawing one uniform word from src per included example and one more. The
 // result is valid until the next call.
-func (p *sampler) draw(d *Data, src dp.Source) (*linalg.Matrix32, []int) {
-	p.x, p.y = p.x[:0], p.y[:0]
-	for i, y := range d.Labels {
-		if src.Uint64()>>11 < p.thresh {
-			p.x = append(p.x, d.X.Row(i)...)
-			p.y = append(p.y, y)
+func (p *sampler) draw(src rand.Source) []int {
+	p.idx = p.idx[:0]
+	for i := 0; ; i++ { // i: the first example not yet decided
+		u := (float64(src.Uint64()>>11) + 0.5) * 0x1p-53
+		g := math.Log(u) / p.logq // ≥ 0: u < 1 and log(1 − q) < 0
+		if g >= float64(p.n-i) {  // the next inclusion is past the last example
+			return p.idx
 		}
+		i += int(g)
+		p.idx = append(p.idx, i)
 	}
-	return &linalg.Matrix32{Rows: len(p.y), Cols: d.X.Cols, Data: p.x}, p.y
 }
