@@ -53,9 +53,9 @@ func Gram(x *Matrix32, workers int) (*mat.SymDense, error) {
 // float32) is computed exactly as Float64 computes it, so the bound holds
 // for every input that is accepted. The blocks' partition depends on n
 // alone, so the result is bit-identical for any workers count, and for the
-// assembly kernel (amd64 with AVX2) and the pure-Go one (other CPUs, or the
-// purego build tag), which round every product and every sum the same way
-// (no fused multiply-add).
+// assembly kernel (amd64 with AVX2 and FMA) and the pure-Go one (other CPUs,
+// or the purego build tag), which both round each multiply-add once (fused).
+// Without the assembly kernel, Float32 is slower than Float64.
 //
 // Installed BLAS (see UseOpenBLAS): Float64 calls the float64 BLAS's Dsyrk
 // if one is installed with blas64.Use; Float32 calls the float32 BLAS's

@@ -9,21 +9,23 @@ import (
 // X is copied into panels of gram32P = 24 float32 columns, each zero-padded
 // and stored row by row (k-major), as the float64 kernel's panels but twice
 // as wide for the same 96 bytes per row. A register tile of XᵀX is
-// gram32MR = 4 rows (four consecutive columns of one panel, broadcast) by
+// gram32MR = 4 rows (four consecutive columns, an A tile, broadcast) by
 // gram32NR = 24 columns (a whole panel, three AVX2 vectors of 8 float32):
-// 12 accumulators. The products and sums are not fused (VMULPS, VADDPS),
-// so the assembly and the Go kernel round alike; the product needs a
-// register of its own, so the third B vector is read from memory by its
-// four multiplies instead of being held: 12 accumulators, 2 B vectors, a
-// broadcast A value and the product fill the 16 YMM registers. Per step the
-// tile does 12 multiplies and 12 adds (6 cycles on two multiply and two add
-// pipes, the throughput of 12 fused multiply-adds) for 6 vector and 4
-// scalar loads. A 6×16 tile would have the same ratio but 6 does not divide
-// the panel width; 4×24 keeps the float64 kernel's layout and work units.
+// 12 accumulators, 3 B vectors and the broadcast A value fill the 16 YMM
+// registers, with 7 loads per 12 fused multiply-adds, as in the float64
+// kernel. (A 6×16 tile has the same ratio, but 6 does not divide the panel
+// width.)
 //
-// One panel of a block (256·24·4 = 24 KiB) fits in a 32 KiB L1 data cache; a
-// work unit of gram32MT×gram32NT tiles (96×96 entries of XᵀX) reads 4 panels
-// for its rows (96 KiB, kept in L2) while its 4 column panels stream past.
+// The multiply-adds are fused: unfused VMULPS+VADDPS would round alike in
+// Go and assembly without effort, but on the Zen 3 this was tuned on the
+// broadcasts compete with the additions for the two FP add pipes, and the
+// unfused kernel ran 25–40 % slower. gram32KernelGo computes the same fused
+// operation exactly (fma32), so the two kernels still agree bit for bit.
+//
+// One panel of a block (256·24·4 = 24 KiB) and one A tile (256·4·4 = 4 KiB,
+// packed apart, see gram32Pack) fit in a 32 KiB L1 data cache; a work unit
+// of gram32MT×gram32NT tiles (96×96 entries of XᵀX) reads 24 A tiles for its
+// rows (96 KiB, kept in L2) while its 4 column panels stream past.
 const (
 	gram32P  = 24 // columns of X per packed float32 panel
 	gram32MR = 4  // rows of XᵀX per register tile
@@ -88,7 +90,8 @@ func gramAccumulate32(x *Matrix32, workers int) (c []float64, ldc int, err error
 	kc := min(gramKC, n)
 	// Two pack buffers: block t is multiplied while block t+1 is packed, by
 	// the same goroutines, with one barrier per block.
-	packs := [2][]float32{make([]float32, np*gram32P*kc), make([]float32, np*gram32P*min(kc, max(n-kc, 1)))}
+	// Each holds the block's B panels, then the same values again as A tiles.
+	packs := [2][]float32{make([]float32, 2*np*gram32P*kc), make([]float32, 2*np*gram32P*min(kc, max(n-kc, 1)))}
 	var status [2]atomic.Int32
 	units := gramUnits(na, np, gram32MT, gram32NT, gram32Needed)
 	useAsm := gram32UseAsm
@@ -98,7 +101,9 @@ func gramAccumulate32(x *Matrix32, workers int) (c []float64, ldc int, err error
 	}
 	var wide []float64 // scratch of a block computed in float64
 
-	const packRows = 32 // rows packed per task
+	// Rows packed per task: each task copies them panel by panel (see
+	// gram32Pack), and longer runs per panel measured faster.
+	const packRows = 64
 	packTasks := func(r0 int) int {
 		if r0 >= n {
 			return 0
@@ -144,9 +149,9 @@ func gramAccumulate32(x *Matrix32, workers int) (c []float64, ldc int, err error
 			u := units[t]
 			for b := u.b0; b < u.b1; b++ {
 				pb := pack[b*gram32P*kb : (b+1)*gram32P*kb]
+				tiles := pack[np*gram32P*kb:]
 				for a := u.a0; a < u.a1 && gram32Needed(a, b); a++ {
-					p, off := a*gram32MR/gram32P, a*gram32MR%gram32P
-					kernel(kb, pack[p*gram32P*kb+off:(p+1)*gram32P*kb], pb, c[a*gram32MR*ldc+b*gram32NR:], ldc)
+					kernel(kb, tiles[a*gram32MR*kb:(a+1)*gram32MR*kb], pb, c[a*gram32MR*ldc+b*gram32NR:], ldc)
 				}
 			}
 		})
@@ -154,21 +159,51 @@ func gramAccumulate32(x *Matrix32, workers int) (c []float64, ldc int, err error
 	return c, ldc, nil
 }
 
-// gram32Pack copies rows [r0+i0, r0+i1) of x into the float32 panels of a
-// block of kb rows starting at row r0, zero-padding the last panel, and
-// returns the status bits (gram32Bad, gram32Wide) of the entries it met.
+// gram32Pack copies rows [r0+i0, r0+i1) of x into the pack of a block of kb
+// rows starting at row r0 — np = ⌈d/24⌉ panels of 24 columns (B operands),
+// then the same values as 6·np tiles of 4 columns (A operands, tile a
+// holding columns 4a…4a+3 row by row), zero-padded — and returns the status
+// bits (gram32Bad, gram32Wide) of the entries it met.
+//
+// The A tiles are a copy so that a kernel call reads its 4 columns from 4
+// KiB of contiguous memory, instead of from every cache line of a panel,
+// which would push the 24 KiB B panel that consecutive calls share out of a
+// 32 KiB L1 cache. The rows are copied one panel at a time, so that the
+// writes go to 7 sequential streams (a panel and its 6 tiles) while the
+// rows' lines, read from memory for the first panel, stay in L2 for the
+// others.
 func gram32Pack(pack []float32, x *Matrix32, r0, kb, i0, i1 int, useAsm bool) int32 {
 	d := x.Cols
+	np, full := (d+gram32P-1)/gram32P, d/gram32P
+	half := np * gram32P * kb // where the A tiles start
+	const tiles = gram32P / gram32MR
+	rows := i1 - i0
+	src := x.Data[(r0+i0)*d : (r0+i1)*d]
 	var bad, wide bool
-	for i := i0; i < i1; i++ {
-		row := x.Data[(r0+i)*d : (r0+i+1)*d]
+	for p := range full {
+		dst := pack[p*gram32P*kb+i0*gram32P : p*gram32P*kb+i1*gram32P]
+		dstA := pack[half+p*tiles*gram32MR*kb+i0*gram32MR : half+(p+1)*tiles*gram32MR*kb]
 		var b, w bool
 		if useAsm {
-			b, w = gram32PackRowAsm(pack[i*gram32P:], row, gram32P*kb)
+			b, w = gram32PackPanelAsm(dst, dstA, src[p*gram32P:], rows, d, gram32MR*kb)
 		} else {
-			b, w = gram32PackRowGo(pack[i*gram32P:], row, gram32P*kb)
+			b, w = gram32PackPanelGo(dst, dstA, src[p*gram32P:], rows, d, gram32MR*kb)
 		}
 		bad, wide = bad || b, wide || w
+	}
+	if full < np { // the last panel, zero-padded
+		var buf [gram32P]float32
+		for i := range rows {
+			rem := src[i*d+full*gram32P : (i+1)*d]
+			for _, v := range rem {
+				b, w := gram32Class(v)
+				bad, wide = bad || b, wide || w
+			}
+			copy(buf[:], rem)
+			dst := pack[full*gram32P*kb+(i0+i)*gram32P : full*gram32P*kb+(i0+i+1)*gram32P]
+			dstA := pack[half+full*tiles*gram32MR*kb+(i0+i)*gram32MR:]
+			gram32PackPanelGo(dst, dstA, buf[:], 1, gram32P, gram32MR*kb)
+		}
 	}
 	var f int32
 	if bad {
@@ -180,77 +215,95 @@ func gram32Pack(pack []float32, x *Matrix32, r0, kb, i0, i1 int, useAsm bool) in
 	return f
 }
 
-// gram32PackRowGo stores row (one row of X) in the panels starting at dst:
-// the values 24p…24p+23 at dst[p*stride:], the last panel zero-padded. It
-// reports whether it met a bad and a wide value (see gram32Class).
-func gram32PackRowGo(dst, row []float32, stride int) (bad, wide bool) {
-	full := len(row) / gram32P
-	for p := range full {
-		copy(dst[p*stride:p*stride+gram32P], row[p*gram32P:(p+1)*gram32P])
+// gram32PackPanelGo copies rows 24-value rows of src, ldx values apart, to
+// dst (rows of 24) and to the 6 tiles of 4 columns at dstA, strideA values
+// apart (rows of 4), and reports whether it met a bad and a wide value (see
+// gram32Class).
+func gram32PackPanelGo(dst, dstA, src []float32, rows, ldx, strideA int) (bad, wide bool) {
+	for i := range rows {
+		s := src[i*ldx : i*ldx+gram32P]
+		copy(dst[i*gram32P:(i+1)*gram32P], s)
+		for t := range gram32P / gram32MR {
+			copy(dstA[t*strideA+i*gram32MR:t*strideA+(i+1)*gram32MR], s[t*gram32MR:])
+		}
+		for _, v := range s {
+			b, w := gram32Class(v)
+			bad, wide = bad || b, wide || w
+		}
 	}
-	for _, v := range row {
-		b, w := gram32Class(v)
-		bad, wide = bad || b, wide || w
-	}
-	gram32PackTail(dst, row, full, stride)
 	return bad, wide
-}
-
-// gram32PackTail stores the values of row past the full panels, zero-padded,
-// in panel number full.
-func gram32PackTail(dst, row []float32, full, stride int) {
-	rem := row[full*gram32P:]
-	if len(rem) == 0 {
-		return
-	}
-	out := dst[full*stride : full*stride+gram32P]
-	copy(out, rem)
-	clear(out[len(rem):])
 }
 
 // gram32KernelGo computes one 4×24 tile of a block's contribution to XᵀX in
 // float32, added into float64:
 //
-//	for i < 4, j < 24: s = 0; for r < k: s = fl32(s + fl32(a[24r+i]·b[24r+j])); c[i*ldc+j] += float64(s)
+//	for i < 4, j < 24: s = 0; for r < k: s = fma32(a[4r+i], b[24r+j], s); c[i*ldc+j] += float64(s)
 //
-// a and b hold k rows of 24 float32 values (a at an offset of 0, 4, …, 20
-// into its panel). Every product is rounded to float32 before it is added
-// (the explicit conversion forbids the compiler to fuse them), in the order
-// of the assembly kernel, which gives the same bits.
+// a holds k rows of 4 float32 values (an A tile), b k rows of 24 (a B
+// panel). Each multiply-add is rounded once, as the assembly kernel's fused
+// VFMADD231PS, which gives the same bits.
 func gram32KernelGo(k int, a, b []float32, c []float64, ldc int) {
-	_ = a[gram32P*(k-1)+gram32MR-1]
+	_ = a[gram32MR*k-1]
 	b = b[:gram32P*k]
 	_ = c[(gram32MR-1)*ldc+gram32NR-1]
-	for i := 0; i < gram32MR; i += 2 {
+	for i := range gram32MR {
 		for j := 0; j < gram32NR; j += 4 {
-			var s00, s01, s02, s03, s10, s11, s12, s13 float32
+			var s0, s1, s2, s3 float32
 			ai := i
 			for r := range k {
-				a0, a1 := a[ai], a[ai+1]
-				ai += gram32P
+				av := a[ai]
+				ai += gram32MR
 				br := b[gram32P*r+j : gram32P*r+j+4 : gram32P*r+j+4]
-				s00 += float32(a0 * br[0])
-				s01 += float32(a0 * br[1])
-				s02 += float32(a0 * br[2])
-				s03 += float32(a0 * br[3])
-				s10 += float32(a1 * br[0])
-				s11 += float32(a1 * br[1])
-				s12 += float32(a1 * br[2])
-				s13 += float32(a1 * br[3])
+				s0 = fma32(av, br[0], s0)
+				s1 = fma32(av, br[1], s1)
+				s2 = fma32(av, br[2], s2)
+				s3 = fma32(av, br[3], s3)
 			}
-			c0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
-			c0[0] += float64(s00)
-			c0[1] += float64(s01)
-			c0[2] += float64(s02)
-			c0[3] += float64(s03)
-			c1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
-			c1[0] += float64(s10)
-			c1[1] += float64(s11)
-			c1[2] += float64(s12)
-			c1[3] += float64(s13)
+			ci := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
+			ci[0] += float64(s0)
+			ci[1] += float64(s1)
+			ci[2] += float64(s2)
+			ci[3] += float64(s3)
 		}
 	}
 }
 
-// The A tile's rows lie within one panel.
+// fma32 returns a·b + s rounded once to float32 (to nearest, ties to even),
+// as a fused float32 multiply-add, for finite a, b, s whose result is
+// finite.
+//
+// The product p = a·b is exact in float64 (24+24 ≤ 53 significant bits), and
+// p + s = t + e exactly, with t = fl64(p + s) and e recovered by TwoSum
+// (Knuth, TAOCP vol. 2, §4.2.2), |e| ≤ ulp64(t)/2. Rounding t to float32
+// gives the rounding of t + e unless t lies exactly halfway between two
+// float32 values and e ≠ 0, when e breaks the tie; a float64 halfway
+// between two normal float32 values has its low 29 significand bits equal
+// to 1<<28, and below float32's normal range (|t| < 2⁻¹²⁶, where the
+// spacing is coarser) the check is done in full.
+func fma32(a, b, s float32) float32 {
+	p := float64(a) * float64(b)
+	sf := float64(s)
+	t := p + sf
+	r := float32(t)
+	if bits := math.Float64bits(t); bits&(1<<29-1) != 1<<28 && bits&^(1<<63) >= 0x3810000000000000 { // 2⁻¹²⁶
+		return r
+	}
+	bb := t - p
+	e := (p - (t - bb)) + (sf - bb)
+	if e == 0 || float64(r) == t {
+		return r
+	}
+	// r is a neighbour of t; r2 the float32 on t's other side.
+	r2 := math.Nextafter32(r, float32(math.Copysign(math.Inf(1), t-float64(r))))
+	if mid := (float64(r) + float64(r2)) / 2; t != mid {
+		return r
+	}
+	// t is halfway: the exact value p + s = t + e lies on e's side.
+	if (e > 0) == (r2 > r) {
+		return r2
+	}
+	return r
+}
+
+// A panel is a whole number of A tiles.
 var _ = [1]struct{}{}[gram32P%gram32MR]

@@ -2,31 +2,30 @@
 
 #include "textflag.h"
 
-// Multiplies the A value broadcast in Y14 by the B row (Y12, Y13 and the
-// third vector at mem) and adds the products into accumulators x, y, z,
-// with the product in Y15: unfused, each product rounded to float32.
-#define GRAM32ROW(mem, x, y, z) \
-	VMULPS Y12, Y14, Y15 \
-	VADDPS Y15, x, x \
-	VMULPS Y13, Y14, Y15 \
-	VADDPS Y15, y, y \
-	VMULPS mem, Y14, Y15 \
-	VADDPS Y15, z, z
-
-// One step of the 4×24 float32 tile: row r of the B panel (24 values) at
-// off(DI), the 4 A values at off(SI); SI and DI share the panel stride of 96
-// bytes.
-#define GRAM32STEP(off) \
+// One step of the 4×24 float32 tile: row r of the B panel (24 values, at
+// off(DI)) in Y12:Y14, each of the 4 A values (at aoff(SI)) broadcast in turn
+// into Y15, 12 fused multiply-adds (one rounding each). A rows are 16 bytes
+// apart, B rows 96.
+#define GRAM32STEP(off, aoff) \
 	VMOVUPS off(DI), Y12 \
 	VMOVUPS off+32(DI), Y13 \
-	VBROADCASTSS off(SI), Y14 \
-	GRAM32ROW(off+64(DI), Y0, Y1, Y2) \
-	VBROADCASTSS off+4(SI), Y14 \
-	GRAM32ROW(off+64(DI), Y3, Y4, Y5) \
-	VBROADCASTSS off+8(SI), Y14 \
-	GRAM32ROW(off+64(DI), Y6, Y7, Y8) \
-	VBROADCASTSS off+12(SI), Y14 \
-	GRAM32ROW(off+64(DI), Y9, Y10, Y11)
+	VMOVUPS off+64(DI), Y14 \
+	VBROADCASTSS aoff(SI), Y15 \
+	VFMADD231PS Y12, Y15, Y0 \
+	VFMADD231PS Y13, Y15, Y1 \
+	VFMADD231PS Y14, Y15, Y2 \
+	VBROADCASTSS aoff+4(SI), Y15 \
+	VFMADD231PS Y12, Y15, Y3 \
+	VFMADD231PS Y13, Y15, Y4 \
+	VFMADD231PS Y14, Y15, Y5 \
+	VBROADCASTSS aoff+8(SI), Y15 \
+	VFMADD231PS Y12, Y15, Y6 \
+	VFMADD231PS Y13, Y15, Y7 \
+	VFMADD231PS Y14, Y15, Y8 \
+	VBROADCASTSS aoff+12(SI), Y15 \
+	VFMADD231PS Y12, Y15, Y9 \
+	VFMADD231PS Y13, Y15, Y10 \
+	VFMADD231PS Y14, Y15, Y11
 
 // Converts the 8 float32 of accumulator x (and its upper half, extracted
 // into xx) to float64 and adds them to the 8 float64 at off(DX).
@@ -49,8 +48,8 @@
 
 // func gram32KernelAVX2(k int, a, b *float32, c *float64, ldc int)
 //
-// For i < 4, j < 24: s = 0 (float32); for r < k: s = s + a[24r+i]·b[24r+j],
-// product and sum each rounded to float32; then c[i*ldc+j] += float64(s).
+// For i < 4, j < 24: s = 0 (float32); for r < k: s = fma(a[4r+i], b[24r+j], s),
+// rounded once to float32; then c[i*ldc+j] += float64(s).
 // Requires k ≥ 1.
 TEXT ·gram32KernelAVX2(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
@@ -79,14 +78,14 @@ TEXT ·gram32KernelAVX2(SB), NOSPLIT, $0-40
 
 loop4:
 	PREFETCHT0 768(DI)
-	GRAM32STEP(0)
+	GRAM32STEP(0, 0)
 	PREFETCHT0 832(DI)
-	GRAM32STEP(96)
+	GRAM32STEP(96, 16)
 	PREFETCHT0 896(DI)
-	GRAM32STEP(192)
+	GRAM32STEP(192, 32)
 	PREFETCHT0 960(DI)
-	GRAM32STEP(288)
-	ADDQ $384, SI
+	GRAM32STEP(288, 48)
+	ADDQ $64, SI
 	ADDQ $384, DI
 	DECQ BX
 	JNZ  loop4
@@ -96,8 +95,8 @@ tail:
 	JZ   store
 
 loop1:
-	GRAM32STEP(0)
-	ADDQ $96, SI
+	GRAM32STEP(0, 0)
+	ADDQ $16, SI
 	ADDQ $96, DI
 	DECQ CX
 	JNZ  loop1
@@ -123,26 +122,39 @@ store:
 	VPOR Y4, Y5, Y4 \
 	VPOR Y4, Y14, Y14
 
-// func gram32PackRowAVX2(dst, src *float32, panels, stride int, maxBits, hiBits, loBits uint32) (bad, wide bool)
+// Stores the two 4-value quarters of y (x its lower half) at R11 and
+// R11+R10, advancing R11 by 2·R10.
+#define GRAM32QUARTER(x, y) \
+	VMOVUPS x, (R11) \
+	ADDQ R10, R11 \
+	VEXTRACTF128 $1, y, X3 \
+	VMOVUPS X3, (R11) \
+	ADDQ R10, R11
+
+// func gram32PackPanelAVX2(dst, dstA, src *float32, rows, ldx, strideA int, maxBits, hiBits, loBits uint32) (bad, wide bool)
 //
-// For p < panels: dst[p*stride+j] = src[24p+j], j < 24, classifying each
-// value as GRAM32CLASS does. Requires panels ≥ 1.
-TEXT ·gram32PackRowAVX2(SB), NOSPLIT, $0-50
+// For i < rows: dst[24i+j] = src[i*ldx+j], j < 24, and
+// dstA[t*strideA+4i+j] = src[i*ldx+4t+j], t < 6, j < 4, classifying each
+// value as GRAM32CLASS does. Requires rows ≥ 1.
+TEXT ·gram32PackPanelAVX2(SB), NOSPLIT, $0-66
 	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ panels+16(FP), CX
-	MOVQ stride+24(FP), R8
-	SHLQ $2, R8
+	MOVQ dstA+8(FP), R9
+	MOVQ src+16(FP), SI
+	MOVQ rows+24(FP), CX
+	MOVQ ldx+32(FP), R12
+	SHLQ $2, R12
+	MOVQ strideA+40(FP), R10
+	SHLQ $2, R10
 	MOVL $0x7fffffff, AX
 	MOVL AX, X8
 	VPBROADCASTD X8, Y8
-	MOVL maxBits+32(FP), AX
+	MOVL maxBits+48(FP), AX
 	MOVL AX, X9
 	VPBROADCASTD X9, Y9
-	MOVL hiBits+36(FP), AX
+	MOVL hiBits+52(FP), AX
 	MOVL AX, X10
 	VPBROADCASTD X10, Y10
-	MOVL loBits+40(FP), AX
+	MOVL loBits+56(FP), AX
 	MOVL AX, X11
 	VPBROADCASTD X11, Y11
 	VPXOR Y12, Y12, Y12
@@ -156,19 +168,24 @@ packloop:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	VMOVUPS Y2, 64(DI)
+	MOVQ R9, R11
+	GRAM32QUARTER(X0, Y0)
+	GRAM32QUARTER(X1, Y1)
+	GRAM32QUARTER(X2, Y2)
 	GRAM32CLASS(Y0)
 	GRAM32CLASS(Y1)
 	GRAM32CLASS(Y2)
-	ADDQ $96, SI
-	ADDQ R8, DI
+	ADDQ R12, SI
+	ADDQ $96, DI
+	ADDQ $16, R9
 	DECQ CX
 	JNZ  packloop
 
 	VMOVMSKPS Y13, AX
 	TESTL AX, AX
-	SETNE bad+48(FP)
+	SETNE bad+64(FP)
 	VMOVMSKPS Y14, AX
 	TESTL AX, AX
-	SETNE wide+49(FP)
+	SETNE wide+65(FP)
 	VZEROUPPER
 	RET

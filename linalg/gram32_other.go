@@ -11,7 +11,7 @@ func gram32KernelAsm(k int, a, b []float32, c []float64, ldc int) {
 	panic("linalg: internal: no assembly Float32 Gram kernel in this build")
 }
 
-// gram32PackRowAsm is never called when gram32HasAsm is false.
-func gram32PackRowAsm(dst, row []float32, stride int) (bad, wide bool) {
+// gram32PackPanelAsm is never called when gram32HasAsm is false.
+func gram32PackPanelAsm(dst, dstA, src []float32, rows, ldx, strideA int) (bad, wide bool) {
 	panic("linalg: internal: no assembly Float32 Gram packing in this build")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -161,15 +162,82 @@ func requireSameSym(t *testing.T, a, b *mat.SymDense, what string) {
 	}
 }
 
+// fmaRef returns a·b + s rounded once to float32, computed with math/big:
+// the reference for fma32 and the fused assembly kernel.
+func fmaRef(a, b, s float32) float32 {
+	x := new(big.Float).SetPrec(200).SetFloat64(float64(a))
+	x.Mul(x, new(big.Float).SetFloat64(float64(b)))
+	x.Add(x, new(big.Float).SetFloat64(float64(s)))
+	f, _ := x.Float32() // nearest, ties to even
+	return f
+}
+
+// TestFMA32 checks fma32 against math/big on random operands of many
+// magnitudes and on sums that fall exactly halfway between two float32
+// values in float64 while the exact value does not, where rounding twice
+// (to float64, then to float32) would be wrong.
+func TestFMA32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(90, 91))
+	check := func(a, b, s float32) {
+		t.Helper()
+		if got, want := fma32(a, b, s), fmaRef(a, b, s); math.Float32bits(got) != math.Float32bits(want) {
+			t.Fatalf("fma32(%g, %g, %g) = %g, want %g", a, b, s, got, want)
+		}
+	}
+	f32 := func(m uint32, e int) float32 { return float32(math.Ldexp(float64(m|1<<23), e-23)) }
+	one, ulp := float32(1), float32(0x1p-23)
+	// t = 1+2⁻²³+2⁻²⁴ halfway in float64, exact value 2⁻⁷⁰ below it: 1+2⁻²³,
+	// where rounding twice gives 1+2⁻²² (ties to even).
+	a, b, s := one+ulp, float32(0x1p-24*(1-0x1p-23)), one+ulp
+	require.NotEqual(t, float32(float64(a)*float64(b)+float64(s)), fmaRef(a, b, s), "not a double-rounding case")
+	check(a, b, s)
+	check(-a, b, -s)
+	check(a, -b, s) // not halfway
+	for range 200_000 {
+		e1, e2 := rnd.IntN(60)-30, rnd.IntN(60)-30
+		a, b := f32(rnd.Uint32()>>9, e1), f32(rnd.Uint32()>>9, e2)
+		if rnd.IntN(2) == 0 {
+			a = -a
+		}
+		s := f32(rnd.Uint32()>>9, e1+e2+rnd.IntN(50)-25)
+		if rnd.IntN(2) == 0 {
+			s = -s
+		}
+		switch rnd.IntN(4) {
+		case 0: // a·b + s near cancellation
+			s = -float32(float64(a) * float64(b))
+			s = math.Nextafter32(s, float32(rnd.NormFloat64()))
+		case 1: // small products and sums, down to float32's subnormal range
+			a, b, s = a*0x1p-50, b*0x1p-50, s*0x1p-100
+		}
+		check(a, b, s)
+		check(a, b, 0)
+	}
+	// Halfway cases by construction: s with an odd last bit, a·b = half its
+	// ulp minus a little, at several exponents.
+	for e := -100; e <= 100; e += 7 {
+		for _, m := range []uint32{1, 3, 0x7fffff, 0x2aaaab} {
+			s := f32(m, e)
+			u := math.Nextafter32(s, float32(math.Inf(1))) - s
+			a := one + ulp
+			b := float32(float64(u) / 2 * (1 - 0x1p-23))
+			check(a, b, s)
+			check(a, -b, s)
+			check(-a, b, -s)
+		}
+	}
+}
+
 // TestGram32Kernel checks both kernels against the formula of their
-// contract, evaluated one rounding at a time, bit for bit, for every
-// offset of the A tile in its panel and lengths around the unrolling.
+// contract, evaluated with math/big, bit for bit, for lengths around the
+// unrolling, and on a multiply-add whose float64 sum is halfway between two
+// float32 values.
 func TestGram32Kernel(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(60, 61))
 	const ldc = gram32NR + 5
 	for _, k := range []int{1, 2, 3, 4, 5, 7, 8, 255, 256} {
-		for off := 0; off < gram32P; off += gram32MR {
-			a := make([]float32, gram32P*k)
+		for rep := range 3 {
+			a := make([]float32, gram32P*k) // the first 4k used
 			b := make([]float32, gram32P*k)
 			for i := range a {
 				a[i] = float32(rnd.NormFloat64())
@@ -184,8 +252,7 @@ func TestGram32Kernel(t *testing.T) {
 				for j := range gram32NR {
 					var s float32
 					for r := range k {
-						p := float32(a[gram32P*r+off+i] * b[gram32P*r+j])
-						s = float32(s + p)
+						s = fmaRef(a[gram32MR*r+i], b[gram32P*r+j], s)
 					}
 					want[i*ldc+j] += float64(s)
 				}
@@ -196,14 +263,34 @@ func TestGram32Kernel(t *testing.T) {
 			}
 			for name, kernel := range kernels {
 				c := slices.Clone(c0)
-				kernel(k, a[off:], b, c, ldc)
+				kernel(k, a[:gram32MR*k], b, c, ldc)
 				for i, v := range c {
 					if math.Float64bits(v) != math.Float64bits(want[i]) {
-						t.Fatalf("%s kernel k=%d off=%d: c[%d] = %v, want %v bit for bit", name, k, off, i, v, want[i])
+						t.Fatalf("%s kernel k=%d #%d: c[%d] = %v, want %v bit for bit", name, k, rep, i, v, want[i])
 					}
 				}
 			}
 		}
+	}
+}
+
+// TestGram32KernelHalfway runs both kernels on the double-rounding case of
+// TestFMA32: a tile entry of 1·(1+2⁻²³) + (1+2⁻²³)·2⁻²⁴(1−2⁻²³).
+func TestGram32KernelHalfway(t *testing.T) {
+	a := make([]float32, 2*gram32MR)
+	b := make([]float32, 2*gram32P)
+	a[0], b[0] = 1, 1+0x1p-23
+	a[gram32MR], b[gram32P] = 1+0x1p-23, 0x1p-24*(1-0x1p-23)
+	want := fmaRef(a[gram32MR], b[gram32P], fmaRef(a[0], b[0], 0))
+	require.Equal(t, float32(1+0x1p-23), want)
+	kernels := map[string]func(int, []float32, []float32, []float64, int){"Go": gram32KernelGo}
+	if gram32HasAsm {
+		kernels["asm"] = gram32KernelAsm
+	}
+	for name, kernel := range kernels {
+		c := make([]float64, (gram32MR-1)*gram32NR+gram32NR)
+		kernel(2, a, b, c, gram32NR)
+		require.Equal(t, float64(want), c[0], "%s kernel", name)
 	}
 }
 
@@ -358,57 +445,69 @@ func TestAddGramPrecision(t *testing.T) {
 	require.False(t, mat.Equal(g32, g64), "Float32 gives Float64's bits: not computed in float32")
 }
 
-// TestGram32PackRow checks both packing routines against each other and
-// against gram32Class at every position of rows whose length is and is not
-// a multiple of the panel width, with ordinary, wide and bad values.
-func TestGram32PackRow(t *testing.T) {
+// TestGram32Pack checks both packing routines against the layout of
+// gram32Pack's contract and gram32Class at every position of blocks whose
+// width is and is not a multiple of the panel width, with ordinary, wide
+// and bad values; rows outside the packed range stay untouched.
+func TestGram32Pack(t *testing.T) {
 	values := []float32{0, float32(math.Copysign(0, -1)), -0.5, 1e-45, -1e-45, gram32Lo, -gram32Lo,
 		math.Nextafter32(gram32Lo, 0), gram32Hi, -gram32Hi, math.Nextafter32(gram32Hi, 1e38), -1e20,
 		maxAbs32, -maxAbs32, math.Nextafter32(maxAbs32, 1), -math.Nextafter32(maxAbs32, 1),
 		float32(math.NaN()), -float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	const n, r0, kb, i0, i1 = 9, 2, 6, 1, 4 // pack rows 3…5 of x, rows 1…3 of a 6-row block
 	for _, d := range []int{1, 7, 8, 23, 24, 25, 48, 50, 73} {
 		for pos := range d {
 			for _, v := range values {
-				row := make([]float32, d)
-				for j := range row {
-					row[j] = float32(j) + 0.25
+				x := NewMatrix32(n, d)
+				for i := range x.Data {
+					x.Data[i] = float32(i%97) + 0.25
 				}
-				row[pos] = v
+				x.Data[(r0+i0+1)*d+pos] = v
 				f64 := math.Abs(float64(v))
 				wantBad := !(f64 <= MaxAbs)
 				wantWide := wantBad || f64 > gram32Hi || f64 != 0 && f64 < gram32Lo
 				if b, w := gram32Class(v); b != wantBad || w != wantWide {
 					t.Fatalf("gram32Class(%v) = %v, %v, want %v, %v", v, b, w, wantBad, wantWide)
 				}
-				const stride = 2 * gram32P // two rows of a block: the other must stay untouched
-				panels := (d + gram32P - 1) / gram32P
-				goDst := make([]float32, panels*stride)
-				for i := range goDst {
-					goDst[i] = -7
+				var wantFlags int32
+				if wantBad {
+					wantFlags |= gram32Bad
 				}
-				asmDst := slices.Clone(goDst)
-				if b, w := gram32PackRowGo(goDst, row, stride); b != wantBad || w != wantWide {
-					t.Fatalf("d=%d pos=%d v=%v: Go packing = %v, %v, want %v, %v", d, pos, v, b, w, wantBad, wantWide)
+				if wantWide {
+					wantFlags |= gram32Wide
 				}
-				if gram32HasAsm {
-					if b, w := gram32PackRowAsm(asmDst, row, stride); b != wantBad || w != wantWide {
-						t.Fatalf("d=%d pos=%d v=%v: assembly packing = %v, %v, want %v, %v", d, pos, v, b, w, wantBad, wantWide)
+				np := (d + gram32P - 1) / gram32P
+				half := np * gram32P * kb
+				want := make([]float32, 2*half)
+				for i := range want {
+					want[i] = -7
+				}
+				value := func(i, c int) float32 {
+					if c < d {
+						return x.Data[(r0+i)*d+c]
 					}
-				} else {
-					copy(asmDst, goDst)
+					return 0
 				}
-				for p := range panels {
-					for j := range stride {
-						want := float32(-7) // the next row's slot, untouched
-						if j < gram32P {
-							want = 0
-							if c := p*gram32P + j; c < d {
-								want = row[c]
-							}
-						}
-						g, a := goDst[p*stride+j], asmDst[p*stride+j]
-						if math.Float32bits(g) != math.Float32bits(want) || math.Float32bits(a) != math.Float32bits(want) {
-							t.Fatalf("d=%d pos=%d: panel %d slot %d = %v (Go), %v (asm), want %v", d, pos, p, j, g, a, want)
+				for i := i0; i < i1; i++ {
+					for c := range np * gram32P {
+						want[c/gram32P*gram32P*kb+i*gram32P+c%gram32P] = value(i, c)
+						want[half+c/gram32MR*gram32MR*kb+i*gram32MR+c%gram32MR] = value(i, c)
+					}
+				}
+				for _, asm := range []bool{false, true} {
+					if asm && !gram32HasAsm {
+						continue
+					}
+					got := make([]float32, 2*half)
+					for i := range got {
+						got[i] = -7
+					}
+					if f := gram32Pack(got, x, r0, kb, i0, i1, asm); f != wantFlags {
+						t.Fatalf("d=%d pos=%d v=%v asm=%v: status %b, want %b", d, pos, v, asm, f, wantFlags)
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("d=%d pos=%d v=%v asm=%v: pack[%d] = %v, want %v", d, pos, v, asm, i, got[i], want[i])
 						}
 					}
 				}
