@@ -23,10 +23,11 @@ const statsBlock = 8192
 
 // clippedStats accumulates the sufficient statistics (XᵀX, per-class sums,
 // counts) of d's rows clipped to norm c — and quantised to the grid q if
-// q > 0 (Stats.Add quantises) — one block of rows at a time, on workers
+// q > 0 (Stats.Add quantises) — one block of rows at a time, in precision
+// prec (ignored for quantised rows, which are summed exactly), on workers
 // goroutines (0: GOMAXPROCS).
-func clippedStats(d *Data, c, q float64, workers int) (*linalg.Stats, error) {
-	s, err := newStats(d.X.Cols, d.Classes, q)
+func clippedStats(d *Data, c, q float64, prec linalg.Precision, workers int) (*linalg.Stats, error) {
+	s, err := newStats(d.X.Cols, d.Classes, q, prec)
 	if err != nil {
 		return nil, err
 	}

@@ -102,8 +102,9 @@ func quantizedRows(d *Data, c float64, bits int) (*linalg.Matrix32, error) {
 	return x, nil
 }
 
-// newStats returns empty statistics, quantised to q if q > 0.
-func newStats(d, k int, q float64) (*linalg.Stats, error) {
+// newStats returns empty statistics, quantised to q if q > 0 (and then
+// exact), else accumulated in precision prec.
+func newStats(d, k int, q float64, prec linalg.Precision) (*linalg.Stats, error) {
 	var s *linalg.Stats
 	var err error
 	if q > 0 {
@@ -114,6 +115,9 @@ func newStats(d, k int, q float64) (*linalg.Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("optim: %w", err)
 	}
+	if q == 0 {
+		s.Precision = prec
+	}
 	return s, nil
 }
 
@@ -121,7 +125,7 @@ func newStats(d, k int, q float64) (*linalg.Stats, error) {
 // if bits is 0), after refusing a bits too fine for d's rows
 // (checkQuantizeRows): the statistics are then exact and do not depend on
 // the block size.
-func quantizedStats(d *Data, c float64, bits, workers int) (*linalg.Stats, error) {
+func quantizedStats(d *Data, c float64, bits int, prec linalg.Precision, workers int) (*linalg.Stats, error) {
 	if err := checkQuantizeRows(c, bits, d.X.Rows); err != nil {
 		return nil, err
 	}
@@ -129,14 +133,15 @@ func quantizedStats(d *Data, c float64, bits, workers int) (*linalg.Stats, error
 	if err != nil {
 		return nil, err
 	}
-	return clippedStats(d, c, q, workers)
+	return clippedStats(d, c, q, prec, workers)
 }
 
 // gramSum accumulates the Gram of clipped rows block by block: with
-// linalg.AddGram, or, for rows quantised to q > 0, exactly in quantised
-// statistics. The zero value with q set is ready to use.
+// linalg.AddGramPrecision in precision prec, or, for rows quantised to q > 0,
+// exactly in quantised statistics. The zero value with q set is ready to use.
 type gramSum struct {
 	q       float64
+	prec    linalg.Precision
 	workers int
 	g       *mat.SymDense
 	st      *linalg.Stats
@@ -148,10 +153,10 @@ func (a *gramSum) add(x *linalg.Matrix32) error {
 		if a.g == nil {
 			a.g = mat.NewSymDense(x.Cols, nil)
 		}
-		return linalg.AddGram(a.g, x, a.workers)
+		return linalg.AddGramPrecision(a.g, x, a.workers, a.prec)
 	}
 	if a.st == nil {
-		st, err := newStats(x.Cols, 0, a.q)
+		st, err := newStats(x.Cols, 0, a.q, a.prec)
 		if err != nil {
 			return err
 		}
@@ -202,18 +207,27 @@ func (a *gramSum) gram() *mat.SymDense {
 }
 
 // gram returns the Gram of the clipped rows x, quantised to Quantize bits
-// (exact) if Quantize is set.
+// (exact) if Quantize is set, else in the precision of Float64.
 func (s *FC) gram(x *linalg.Matrix32) (*mat.SymDense, error) {
 	q, err := quantum(s.ClipNorm, s.Quantize)
 	if err != nil || q == 0 {
 		if err != nil {
 			return nil, err
 		}
-		return linalg.Gram(x, s.Workers)
+		return linalg.GramPrecision(x, s.Workers, precision(s.Float64))
 	}
 	a := gramSum{q: q, workers: s.Workers}
 	if err := a.add(x); err != nil {
 		return nil, err
 	}
 	return a.gram(), nil
+}
+
+// precision maps a solver's Float64 field to the linalg precision of its
+// Grams: exact float64 products if set, float32 blocks (the default) if not.
+func precision(float64Products bool) linalg.Precision {
+	if float64Products {
+		return linalg.Float64
+	}
+	return linalg.Float32
 }

@@ -318,7 +318,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 			}
 			if !perClass {
 				var err error
-				if st, err = newStats(x.Cols, k, p.q); err != nil {
+				if st, err = newStats(x.Cols, k, p.q, precision(s.Float64)); err != nil {
 					return err
 				}
 				st.Workers = s.Workers
@@ -326,7 +326,7 @@ func (s *LS) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 				sums = make([]gramSum, k)
 				byClass = make([][]float32, k)
 				for c := range sums {
-					sums[c] = gramSum{q: p.q, workers: s.Workers}
+					sums[c] = gramSum{q: p.q, prec: precision(s.Float64), workers: s.Workers}
 				}
 				classSums = mat.NewDense(k, x.Cols, nil)
 			}
@@ -398,7 +398,7 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	if err != nil {
 		return nil, err
 	}
-	gs := gramSum{q: p.q, workers: s.Workers}
+	gs := gramSum{q: p.q, prec: precision(s.Float64), workers: s.Workers}
 	gp := startPass(ctx, "gram", p.n)
 	err = p.run(ctx, func(x *linalg.Matrix32, _ []int) error {
 		if err := gs.add(x); err != nil {
