@@ -90,14 +90,26 @@ func (t timer) report(b *testing.B, flops float64) {
 	}
 }
 
-// BenchmarkXtX times linalg.Gram: XᵀX of float32 rows in float64. GFLOP/s
-// counts the full product, 2·n·d².
-func BenchmarkXtX(b *testing.B) {
+// forShapesPrecisions runs f as a sub-benchmark per shape and precision,
+// named shape/prec=float64 and shape/prec=float32.
+func forShapesPrecisions(b *testing.B, f func(b *testing.B, s shape, p linalg.Precision)) {
 	forShapes(b, func(b *testing.B, s shape) {
+		for _, p := range precisions {
+			b.Run("prec="+p.String(), func(b *testing.B) { f(b, s, p) })
+		}
+	})
+}
+
+// BenchmarkXtX times linalg.GramPrecision: XᵀX of float32 rows, with exact
+// float64 products (prec=float64) or float32 blocks added in float64
+// (prec=float32, as numpy's reference). GFLOP/s counts the full product,
+// 2·n·d².
+func BenchmarkXtX(b *testing.B) {
+	forShapesPrecisions(b, func(b *testing.B, s shape, p linalg.Precision) {
 		x, _ := problem(s.n, s.d, s.k)
 		t := startTimer()
 		for b.Loop() {
-			if _, err := linalg.Gram(x, 0); err != nil {
+			if _, err := linalg.GramPrecision(x, 0, p); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -109,7 +121,7 @@ func BenchmarkXtX(b *testing.B) {
 // XᵀX and the per-class sums XᵀY (scatter-add by label) together. The XᵀY
 // part alone is BenchmarkClassSums in package linalg.
 func BenchmarkStats(b *testing.B) {
-	forShapes(b, func(b *testing.B, s shape) {
+	forShapesPrecisions(b, func(b *testing.B, s shape, p linalg.Precision) {
 		x, labels := problem(s.n, s.d, s.k)
 		t := startTimer()
 		for b.Loop() {
@@ -117,6 +129,7 @@ func BenchmarkStats(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			st.Precision = p
 			if err := st.Add(x, labels); err != nil {
 				b.Fatal(err)
 			}
@@ -367,6 +380,9 @@ func (m *materialiser) clipSum(x *linalg.Matrix32, r *mat.Dense, clip float64) {
 // Cholesky solve for the K classes. (Since 2026-11-29 02:02, LS picks the
 // per-class form by itself when n ≥ 4·K·d, as at the MNIST shape; that form
 // is BenchmarkDPLSPerClass.)
+//
+// The sub-benchmarks prec=float32 (the default) and prec=float64 (Float64:
+// true, exact products) differ in the Gram's arithmetic alone.
 func BenchmarkDPLS(b *testing.B) {
 	benchmarkDPLS(b, &optim.LS{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 0.5, Global: true})
 }
@@ -378,10 +394,12 @@ func BenchmarkDPLSPerClass(b *testing.B) {
 	benchmarkDPLS(b, &optim.LS{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 0.5, PerClass: true})
 }
 
-func benchmarkDPLS(b *testing.B, ls *optim.LS) {
-	forShapes(b, func(b *testing.B, s shape) {
+func benchmarkDPLS(b *testing.B, proto *optim.LS) {
+	forShapesPrecisions(b, func(b *testing.B, s shape, p linalg.Precision) {
 		x, labels := problem(s.n, s.d, s.k)
 		data := &optim.Data{X: x, Labels: labels, Classes: s.k}
+		ls := *proto
+		ls.Float64 = p == linalg.Float64
 		t := startTimer()
 		for b.Loop() {
 			if _, err := ls.Solve(context.Background(), data, nil, dp.NewSeededSource(1)); err != nil {
