@@ -31,6 +31,13 @@
 // Frobenius norm C: with c_i = min(1, C/‖g_i‖) it is (c∘R)ᵀ·X, again one GEMM,
 // plus Σ_i c_i r_i for the bias.
 //
+// EvalClipSum does both for a minibatch given as row indices into a data set,
+// as a DP-SGD step needs them: the rows are read in place, and for a
+// minibatch each row's scores, norm, residuals, clip factor and contribution
+// to the gradient are computed in one pass while it is in cache
+// (linalg.ScoreGradRows), with the same results as Eval and ClipSum on the
+// gathered rows up to the rounding of the weight gradient.
+//
 // # Privacy
 //
 // This package releases nothing and adds no noise: it computes the quantities
