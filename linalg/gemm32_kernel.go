@@ -29,7 +29,7 @@ const (
 	gemm32MR = 6   // rows of a register tile (A values broadcast per step)
 	gemm32NR = 16  // columns of a register tile (one packed B panel)
 	gemm32KC = 256 // X·Wᵀ: features per float32 chunk (a 16 KiB W panel chunk in L1); = gemmKC, so row norms match Float64's
-	gemm32MB = 96  // X·Wᵀ: rows of X per task (16 tiles; a 96 KiB chunk in L2)
+	gemm32MB = 96  // X·Wᵀ: rows of X per task (16 tiles), fewer for d > 682 so the task's rows (256 KiB at most) stay in L2
 )
 
 // gemm32KernelGo computes one 6×16 tile:

@@ -56,6 +56,7 @@ var gemm32Shapes = append(slices.Clone(gemmShapes), []struct{ n, d, k int }{
 	{gemm32MR + 1, 1, 1},
 	{2*gemmBlockRows + 5, 33, 7},
 	{50, 2*gemm32KC + 3, 1},
+	{100, 1500, 5}, // 42-row tasks for X·Wᵀ
 }...)
 
 func gemm32SetRoundBytes(t *testing.T, b int) {
