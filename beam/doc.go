@@ -57,9 +57,12 @@
 //     2⁻¹⁴⁹), and each entry rounded once at the end. The result is each
 //     block's core value summed exactly — but a block's own Gram is rounded,
 //     so re-sharding the same rows into other files or block sizes can change
-//     the last bits. Against the core, which folds blocks with rounded
-//     additions, the statistics agree to the bit when the data is one block
-//     and to the core's rounding otherwise; the models to within 1e-9.
+//     the last bits. A block's Gram is computed from exact products
+//     (linalg.Float64), as the core computes it with Float64 set; the core's
+//     default, float32 blocks (linalg.Float32), differs by about 10⁻⁷
+//     relative. Against the core with Float64 set, which folds blocks with
+//     rounded additions, the statistics agree to the bit when the data is one
+//     block and to the core's rounding otherwise; the models to within 1e-9.
 //   - Gradient sums (DP-FC's steps) are first rounded, block by block, to
 //     multiples of about C_g·2⁻²⁰⁰ (a function of each block's value alone,
 //     so still order-free), then added exactly. A block's own clipped sum is

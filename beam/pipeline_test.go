@@ -145,8 +145,9 @@ func solveCase(t *testing.T, x *linalg.Matrix32, y []int, k int, p *Pipeline, ep
 	}
 	// Tolerance 1e-9 on weights of size ~1: the statistics differ from the
 	// core's only by its rounding (relative ~1e-15), the noise is the same.
+	// The core runs with Float64 set: exact products, as the Beam workers.
 	t.Run("LS", func(t *testing.T) {
-		s := &optim.LS{Privacy: priv, ClipNorm: 1, Global: true}
+		s := &optim.LS{Privacy: priv, ClipNorm: 1, Global: true, Float64: true}
 		lw, lg := budget(), budget()
 		want, err := s.Solve(ctx, data, lw, dp.NewSeededSource(9))
 		require.NoError(t, err)
@@ -162,7 +163,7 @@ func solveCase(t *testing.T, x *linalg.Matrix32, y []int, k int, p *Pipeline, ep
 		}
 	})
 	t.Run("FC", func(t *testing.T) {
-		s := &optim.FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1, Steps: 3}
+		s := &optim.FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1, Steps: 3, Float64: true}
 		lw, lg := budget(), budget()
 		want, err := s.Solve(ctx, data, lw, dp.NewSeededSource(9))
 		require.NoError(t, err)
