@@ -155,8 +155,15 @@ func (s *Stats) Add(x *Matrix32, labels []int) error {
 }
 
 // classSums returns the K×d per-class sums of the rows of x, each summed from
-// zero in row order in float64, and the per-class counts. Columns are split
-// among the workers, which leaves every sum's order unchanged.
+// zero in row order in float64, and the per-class counts.
+//
+// The rows of each class are listed first (a counting sort of the labels),
+// so that every row of x is read once, whole and in order, by the task that
+// owns its class, instead of once per column chunk: the scatter-add is
+// bound by reading x from memory. Tasks are runs of consecutive classes of
+// about n/(4·workers) rows, split into column chunks when there are too few
+// of them for the workers; a task adds a class's rows in row order, so
+// every sum is the same, bit for bit, for any partition and workers count.
 func classSums(x *Matrix32, labels []int, k, workers int) ([]float64, []int64) {
 	d := x.Cols
 	sums := make([]float64, k*d)
@@ -164,18 +171,65 @@ func classSums(x *Matrix32, labels []int, k, workers int) ([]float64, []int64) {
 	for _, l := range labels {
 		counts[l]++
 	}
-	const cols = 128 // columns per task
-	parallelFor((d+cols-1)/cols, workers, func(t int) {
-		c0, c1 := t*cols, min(d, (t+1)*cols)
-		for r, l := range labels {
-			src := x.Data[r*d+c0 : r*d+c1]
-			dst := sums[l*d+c0 : l*d+c1]
-			for j, v := range src {
-				dst[j] += float64(v)
+	start := make([]int, k+1) // rows of class l: order[start[l]:start[l+1]]
+	for l, c := range counts {
+		start[l+1] = start[l] + int(c)
+	}
+	order := make([]int, len(labels))
+	next := append([]int(nil), start[:k]...)
+	for r, l := range labels {
+		order[next[l]] = r
+		next[l]++
+	}
+
+	type task struct{ l0, l1, c0, c1 int }
+	target := max(1, len(labels)/(4*workers))
+	var groups [][2]int // runs of classes [l0, l1)
+	for l0 := 0; l0 < k; {
+		l1 := l0 + 1
+		for l1 < k && start[l1]-start[l0] < target {
+			l1++
+		}
+		groups = append(groups, [2]int{l0, l1})
+		l0 = l1
+	}
+	const minCols = 64 // columns per chunk at least
+	chunks := max(1, min((2*workers+len(groups)-1)/len(groups), d/minCols))
+	width := (d + chunks - 1) / chunks
+	var tasks []task
+	for _, g := range groups {
+		for c0 := 0; c0 < d; c0 += width {
+			tasks = append(tasks, task{g[0], g[1], c0, min(d, c0+width)})
+		}
+	}
+	parallelFor(len(tasks), workers, func(t int) {
+		tk := tasks[t]
+		for l := tk.l0; l < tk.l1; l++ {
+			dst := sums[l*d+tk.c0 : l*d+tk.c1]
+			for _, r := range order[start[l]:start[l+1]] {
+				addFloat32(dst, x.Data[r*d+tk.c0:r*d+tk.c1])
 			}
 		}
 	})
 	return sums, counts
+}
+
+// addFloat32 adds src, converted to float64, into dst (of the same length):
+// dst[j] += float64(src[j]), one rounding per entry.
+func addFloat32(dst []float64, src []float32) {
+	dst = dst[:len(src)]
+	j := 0
+	for ; j+4 <= len(src); j += 4 {
+		s := src[j : j+4 : j+4]
+		o := dst[j : j+4 : j+4]
+		o[0] += float64(s[0])
+		o[1] += float64(s[1])
+		o[2] += float64(s[2])
+		o[3] += float64(s[3])
+	}
+	for ; j < len(src); j++ {
+		dst[j] += float64(src[j])
+	}
 }
 
 // Merge adds the statistics o into s, as if s had received o's data (see

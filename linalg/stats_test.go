@@ -306,3 +306,42 @@ func mustStats(t *testing.T, d, k int) *Stats {
 	require.NoError(t, err)
 	return s
 }
+
+// TestClassSumsBits checks that classSums gives, bit for bit, the naive sums
+// from zero in row order, for any workers count (which changes how classes
+// and columns are split into tasks), with empty, tiny and dominant classes.
+func TestClassSumsBits(t *testing.T) {
+	for _, s := range []struct{ n, d, k int }{
+		{1, 1, 1}, {500, 3, 1}, {500, 130, 2}, {1000, 63, 7}, {2000, 200, 100}, {300, 1, 1000},
+	} {
+		t.Run(fmt.Sprintf("n=%d/d=%d/k=%d", s.n, s.d, s.k), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(uint64(s.n), uint64(s.k)))
+			x := randMatrix32(rnd, s.n, s.d)
+			y := make([]int, s.n)
+			for r := range y {
+				if rnd.IntN(3) == 0 {
+					y[r] = 0 // a dominant class
+				} else {
+					y[r] = rnd.IntN(s.k)
+				}
+			}
+			want := make([]float64, s.k*s.d)
+			wantCounts := make([]int64, s.k)
+			for r, l := range y {
+				wantCounts[l]++
+				for j, v := range x.Row(r) {
+					want[l*s.d+j] += float64(v)
+				}
+			}
+			for _, w := range []int{1, 2, 3, 8} {
+				sums, counts := classSums(x, y, s.k, w)
+				require.Equal(t, wantCounts, counts, "workers = %d", w)
+				for i := range want {
+					if math.Float64bits(sums[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("workers = %d: sum (%d, %d) = %v, want %v bit for bit", w, i/s.d, i%s.d, sums[i], want[i])
+					}
+				}
+			}
+		})
+	}
+}
