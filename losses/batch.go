@@ -52,6 +52,16 @@ type Batch struct {
 	Bias bool
 	// Factors holds the clip factors min(1, C/‖g_i‖) of the last ClipSum.
 	Factors []float64
+	// Precision is the arithmetic of the two GEMMs, the scores X·Wᵀ of Eval
+	// and the gradients Rᵀ·X of Grad and ClipSum: linalg.Float64 (the zero
+	// value; exact products of float32 features, float64 sums) or
+	// linalg.Float32 (W and R rounded to float32, float32 products and sums
+	// within blocks, float64 across them; about half the CPU time, about
+	// 10⁻⁶ relative; see linalg.Precision). Row norms, residuals,
+	// curvatures, clip factors and losses are float64 in both. Set it before
+	// Eval; results do not depend on workers in either. EvalClipSum's fused
+	// minibatch path is float64 whatever it says.
+	Precision linalg.Precision
 
 	x                     *linalg.Matrix32 // the block of the last Eval
 	rBuf, cBuf, sBuf      []float64
@@ -235,7 +245,7 @@ func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []flo
 	dst.XNorms = grow(&dst.xnBuf, n)
 	dst.Norms = grow(&dst.normsBuf, n)
 	// One pass over X for the scores and the row norms.
-	if err := linalg.MulXWtNorms(dst.R, dst.XNorms, x, w, nw); err != nil {
+	if err := linalg.MulXWtPrecision(dst.R, dst.XNorms, x, w, nw, dst.Precision); err != nil {
 		return fmt.Errorf("losses: scores: %w", err)
 	}
 	rr, cr := dst.R.RawMatrix(), dst.Curvature.RawMatrix()
@@ -353,7 +363,7 @@ func (b *Batch) Grad(gradW *mat.Dense, gradB []float64, workers int) error {
 	if err != nil {
 		return err
 	}
-	if err := linalg.MulRtX(gradW, b.R, b.x, nw); err != nil {
+	if err := linalg.MulRtXPrecision(gradW, b.R, b.x, nw, b.Precision); err != nil {
 		return fmt.Errorf("losses: gradient: %w", err)
 	}
 	if b.Bias {
@@ -415,7 +425,7 @@ func (b *Batch) ClipSum(gradW *mat.Dense, gradB []float64, clip float64, workers
 		}
 		return nil
 	})
-	if err := linalg.MulRtX(gradW, b.scaled, b.x, nw); err != nil {
+	if err := linalg.MulRtXPrecision(gradW, b.scaled, b.x, nw, b.Precision); err != nil {
 		return fmt.Errorf("losses: clipped gradient: %w", err)
 	}
 	if b.Bias {

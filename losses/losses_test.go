@@ -562,3 +562,60 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// TestFloat32Precision evaluates every loss with Precision Float32 and checks
+// it against Float64 within the float32 error bound of the GEMMs: scores are
+// sums of d products of rounded float32 values (relative error ≲ (d+2)·2⁻²⁴
+// of Σ|x_j w_j|, here ≲ 1e-5 of the score scale), gradients sums of n
+// products in 256-row float32 blocks. Float32 must also stay bit-identical
+// across workers, and an unknown precision must be refused.
+func TestFloat32Precision(t *testing.T) {
+	const n, d, k = 2*chunkRows + 41, 57, 5
+	for _, tc := range lossCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProblem(t, 8, n, d, k, 0.1, tc.bias)
+			run := func(prec linalg.Precision, workers int) (*Batch, *mat.Dense, []float64) {
+				b := &Batch{Precision: prec}
+				p.eval(t, tc.loss, b, workers)
+				var g mat.Dense
+				var gb []float64
+				if tc.bias {
+					gb = make([]float64, k)
+				}
+				require.NoError(t, b.ClipSum(&g, gb, 1, workers))
+				return b, &g, gb
+			}
+			b64, g64, gb64 := run(linalg.Float64, 1)
+			b32, g32, gb32 := run(linalg.Float32, 1)
+			// Scores enter the residuals through smooth functions with slopes
+			// ≤ 1 (sigmoid, softmax) or 1 (squared): compare the residuals
+			// to 1e-5 of their scale, and the clipped gradients to 1e-5 of
+			// theirs.
+			maxDiff := func(a, b *mat.Dense) (diff, scale float64) {
+				var dd mat.Dense
+				dd.Sub(a, b)
+				return mat.Norm(&dd, math.Inf(1)), mat.Norm(b, math.Inf(1))
+			}
+			if e, s := maxDiff(b32.R, b64.R); !(e <= 1e-5*s) {
+				t.Errorf("residuals: max |float32 − float64| = %g, scale %g", e, s)
+			}
+			if e, s := maxDiff(g32, g64); !(e <= 1e-5*s) {
+				t.Errorf("clipped gradient: max |float32 − float64| = %g, scale %g", e, s)
+			}
+			if e, s := maxDiff(g32, g64); e == 0 && s > 0 {
+				t.Error("float32 gradient equals the float64 one bit for bit: Precision not applied?")
+			}
+			require.InDeltaSlice(t, b64.XNorms, b32.XNorms, 1e-12*float64(d), "row norms are float64 in both")
+			for l := range gb64 {
+				require.InDelta(t, gb64[l], gb32[l], 1e-5*(1+math.Abs(gb64[l])), "bias gradient %d", l)
+			}
+			b2, g2, _ := run(linalg.Float32, 3)
+			if !mat.Equal(b2.R, b32.R) || !mat.Equal(g2, g32) || b2.Loss != b32.Loss {
+				t.Error("Float32: results differ between workers 1 and 3")
+			}
+		})
+	}
+	p := newProblem(t, 8, 10, 4, 3, 0.1, false)
+	err := Softmax{}.Eval(&Batch{Precision: 7}, p.x, p.labels, p.w, nil, 1)
+	checkErr(t, err, linalg.ErrParam)
+}

@@ -104,14 +104,15 @@ type FC struct {
 	// privacy cost). Zero, the default, is the paper's unregularised loss, for
 	// which λ only damps the preconditioner and does not move the fixed point.
 	WeightDecay float64
-	// Float64, if true, computes the Gram from exact products of the
+	// Float64, if true, computes the Gram and the two GEMMs of each step
+	// (scores X·Wᵀ, clipped gradient (c∘R)ᵀ·X) from exact products of the
 	// float32 entries, summed in float64 (linalg.Float64), instead of in
-	// float32 within blocks of rows and in float64 across them
-	// (linalg.Float32, the default; as numpy computes X.T @ X from float32).
-	// The releases and the guarantee are the same; the default costs about
-	// half the CPU time in the pure-Go build and differs by about 10⁻⁶
-	// relative, far below the noise (see linalg.Precision). Quantised rows
-	// (Quantize) are always summed exactly.
+	// float32 within blocks and in float64 across them (linalg.Float32, the
+	// default; as numpy computes from float32 features; losses.Batch
+	// Precision). The releases and the guarantee are the same; the default
+	// costs about half the CPU time in the pure-Go build and differs by
+	// about 10⁻⁶ relative, far below the noise (see linalg.Precision).
+	// Quantised rows (Quantize) give an exact Gram either way.
 	Float64 bool
 	// Workers is the number of goroutines; zero means GOMAXPROCS. Results do
 	// not depend on it.
@@ -247,6 +248,7 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 	gp.end(n)
 	loss := s.loss()
 	var batch losses.Batch
+	batch.Precision = precision(s.Float64)
 	gradSum := func(_ context.Context, w, grad *mat.Dense) (float64, error) {
 		if err := loss.Eval(&batch, x, d.Labels, w, nil, s.Workers); err != nil {
 			return 0, err

@@ -98,10 +98,11 @@ type Newton struct {
 	WeightDecay float64
 	// MaxBytes bounds the working set described above. Zero means 4 GiB.
 	MaxBytes int64
-	// Float64, if true, computes the per-class Hessians from exact products of the
-	// float32 entries, summed in float64 (linalg.Float64), instead of in
-	// float32 within blocks of rows and in float64 across them
-	// (linalg.Float32, the default; as numpy computes X.T @ X from float32).
+	// Float64, if true, computes the per-class Hessians and the gradient
+	// GEMMs from exact products of the float32 entries, summed in float64
+	// (linalg.Float64), instead of in float32 within blocks of rows and in
+	// float64 across them (linalg.Float32, the default; as numpy computes
+	// X.T @ X from float32).
 	// The releases and the guarantee are the same; the default costs about
 	// half the CPU time in the pure-Go build and differs by about 10⁻⁶
 	// relative, far below the noise (see linalg.Precision).
@@ -284,6 +285,7 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 	next := mat.NewDense(k, dim, nil)
 	scaledX := linalg.NewMatrix32(n, dim)
 	var batch losses.Batch
+	batch.Precision = precision(s.Float64)
 	rep := &Report{Method: "newton", N: n, Dim: dim, Classes: k, Steps: make([]Step, 0, steps)}
 	prog := progressFrom(ctx)
 	prog.report("hessians", 0, steps*k)
