@@ -66,9 +66,11 @@
 //   - Gradient sums (DP-FC's steps) are first rounded, block by block, to
 //     multiples of about C_g·2⁻²⁰⁰ (a function of each block's value alone,
 //     so still order-free), then added exactly. A block's own clipped sum is
-//     a float64 GEMM, so the sums depend on the blocks in the last bits,
-//     quantised or not; the DP-FC model agrees with the core's to within
-//     1e-9 (the bound the tests check) with the same seed.
+//     a float64 GEMM (exact products, linalg.Float64), so the sums depend on
+//     the blocks in the last bits, quantised or not; the DP-FC model agrees
+//     with the core's, run with Float64 set, to within 1e-9 (the bound the
+//     tests check) with the same seed. (The core's default computes its
+//     GEMMs in float32 blocks, about 10⁻⁷ relative away.)
 //
 // # Cost
 //

@@ -126,7 +126,8 @@ func TestQuantizedShardingFree(t *testing.T) {
 	ls := &optim.LS{Privacy: priv, ClipNorm: c, Quantize: bits, Global: true}
 	coreLS, err := ls.Solve(ctx, data, nil, dp.NewSeededSource(9))
 	require.NoError(t, err)
-	fc := &optim.FC{Privacy: priv, ClipNorm: c, GradClipNorm: 1, Steps: 2, Quantize: bits}
+	// Float64: the workers compute exact products, quantised or not.
+	fc := &optim.FC{Privacy: priv, ClipNorm: c, GradClipNorm: 1, Steps: 2, Quantize: bits, Float64: true}
 	coreFC, err := fc.Solve(ctx, data, nil, dp.NewSeededSource(9))
 	require.NoError(t, err)
 	for _, l := range layouts {

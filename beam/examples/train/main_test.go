@@ -42,7 +42,8 @@ func TestTrainDigits(t *testing.T) {
 	priv := optim.Privacy{Epsilon: eps, Delta: del}
 	core := map[string]optim.Solver{
 		"ls": &optim.LS{Privacy: priv, ClipNorm: 1, Quantize: bits, Global: true},
-		"fc": &optim.FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1, Steps: nSteps, Quantize: bits},
+		// Float64: the Beam workers compute exact products (see dpbeam).
+		"fc": &optim.FC{Privacy: priv, ClipNorm: 1, GradClipNorm: 1, Steps: nSteps, Quantize: bits, Float64: true},
 	}
 	defer func(r string) { *runners.Runner = r }(*runners.Runner)
 	for _, c := range []struct{ method, runner string }{{"ls", "prism"}, {"ls", "direct"}, {"fc", "prism"}} {
