@@ -211,13 +211,13 @@ func BenchmarkCholeskySolve(b *testing.B) {
 // one pass, residuals, gradient norms) then Batch.ClipSum ((c∘R)ᵀ·X), with
 // the clip norm at the median gradient norm. GFLOP/s counts the two GEMMs,
 // 4·n·d·K. The Batch is kept across iterations, as a solver keeps it across
-// steps.
+// steps. Sub-benchmarks prec=float64 and prec=float32 set Batch.Precision.
 func BenchmarkGradStep(b *testing.B) {
-	forShapes(b, func(b *testing.B, s shape) {
+	forShapesPrecisions(b, func(b *testing.B, s shape, p linalg.Precision) {
 		x, labels := problem(s.n, s.d, s.k)
 		w := randDense(s.k, s.d, 0.01)
 		loss := losses.Sigmoid{FixedBias: losses.PaperFixedBias}
-		var batch losses.Batch
+		batch := losses.Batch{Precision: p}
 		if err := loss.Eval(&batch, x, labels, w, nil, 0); err != nil {
 			b.Fatal(err)
 		}
@@ -416,12 +416,13 @@ func benchmarkDPLS(b *testing.B, proto *optim.LS) {
 // noise, PSD projection, ridge, Cholesky, then per step the scores, the
 // clipped gradient sum ((c∘R)ᵀ·X), Gaussian noise and a preconditioned solve
 // with K right-hand sides. GFLOP/s counts the Gram (2·n·d²) and the two
-// GEMMs of each step (4·n·d·K).
+// GEMMs of each step (4·n·d·K). Sub-benchmarks: prec=float32 (the default)
+// and prec=float64 (Float64: true).
 func BenchmarkDPFC(b *testing.B) {
-	forShapes(b, func(b *testing.B, s shape) {
+	forShapesPrecisions(b, func(b *testing.B, s shape, p linalg.Precision) {
 		x, labels := problem(s.n, s.d, s.k)
 		data := &optim.Data{X: x, Labels: labels, Classes: s.k}
-		fc := &optim.FC{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 0.5, GradClipNorm: 1}
+		fc := &optim.FC{Privacy: optim.Privacy{Epsilon: 1, Delta: 1e-5}, ClipNorm: 0.5, GradClipNorm: 1, Float64: p == linalg.Float64}
 		t := startTimer()
 		for b.Loop() {
 			if _, err := fc.Solve(context.Background(), data, nil, dp.NewSeededSource(1)); err != nil {
