@@ -4,6 +4,7 @@ package linalg
 
 import (
 	"fmt"
+	"gonum.org/v1/netlib/blas/netlib"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -22,6 +23,7 @@ import (
 // non-finite X, and the Float64 result where float32 would overflow.
 func TestOpenBLASGemm32(t *testing.T) {
 	UseOpenBLAS()
+	blas32.Use(netlib.Implementation{}) // the Float32 paths on OpenBLAS
 	defer blas64.Use(gonum.Implementation{})
 	defer blas32.Use(gonum.Implementation{})
 	require.True(t, gemmUseBLAS32(), "the Float32 products do not see the installed BLAS")

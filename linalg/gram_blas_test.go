@@ -4,6 +4,7 @@ package linalg
 
 import (
 	"fmt"
+	"gonum.org/v1/netlib/blas/netlib"
 	"math"
 	"math/rand/v2"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 // ErrNonFinite, in either precision.
 func TestOpenBLASGramBlocks(t *testing.T) {
 	UseOpenBLAS()
+	blas32.Use(netlib.Implementation{}) // the Float32 paths on OpenBLAS
 	defer blas64.Use(gonum.Implementation{})
 	defer blas32.Use(gonum.Implementation{})
 	const n, d = 3*gramBLASRows + 7, 40
@@ -81,6 +83,7 @@ func TestOpenBLASGramBlocks(t *testing.T) {
 // within its own bound, but not within float64's.
 func TestOpenBLASGramPrecision(t *testing.T) {
 	UseOpenBLAS()
+	blas32.Use(netlib.Implementation{}) // the Float32 paths on OpenBLAS
 	defer blas64.Use(gonum.Implementation{})
 	defer blas32.Use(gonum.Implementation{})
 	const n, d = 2*gramBLASRows + 11, 37
@@ -134,6 +137,9 @@ func rusageCPU() time.Duration {
 // operation (all threads) next to wall time.
 func BenchmarkGramOpenBLAS(b *testing.B) {
 	UseOpenBLAS()
+	blas32.Use(netlib.Implementation{}) // the Float32 paths on OpenBLAS
+	defer blas64.Use(gonum.Implementation{})
+	defer blas32.Use(gonum.Implementation{})
 	const n, d = 50000, 768
 	rnd := rand.New(rand.NewPCG(1, 2))
 	x := NewMatrix32(n, d)

@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/blas/gonum"
+	"gonum.org/v1/gonum/mat"
 )
 
 // TestOpenBLASGram checks that, with OpenBLAS installed, Gram runs on its
@@ -57,4 +58,32 @@ func TestOpenBLASGram(t *testing.T) {
 		TestCholeskySolve(t)
 		TestCG(t)
 	})
+}
+
+// TestOpenBLASLeavesFloat32 checks that UseOpenBLAS installs no float32 BLAS,
+// so that the Float32 products run linalg's own kernels: the same bits as
+// without OpenBLAS.
+func TestOpenBLASLeavesFloat32(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(31, 7))
+	x := randMatrix32(rnd, 700, 45)
+	w := mat.NewDense(6, 45, nil)
+	for i := range 6 {
+		for j := range 45 {
+			w.Set(i, j, rnd.NormFloat64())
+		}
+	}
+	run := func() (*mat.SymDense, *mat.Dense) {
+		g, err := GramPrecision(x, 2, Float32)
+		require.NoError(t, err)
+		var s mat.Dense
+		require.NoError(t, MulXWtPrecision(&s, nil, x, w, 2, Float32))
+		return g, &s
+	}
+	g0, s0 := run()
+	UseOpenBLAS()
+	defer blas64.Use(gonum.Implementation{})
+	require.False(t, gramUseBLAS32() || gemmUseBLAS32(), "UseOpenBLAS installed a float32 BLAS")
+	g1, s1 := run()
+	require.True(t, mat.Equal(g0, g1), "Float32 Gram changed bits under UseOpenBLAS")
+	require.True(t, mat.Equal(s0, s1), "Float32 X·Wᵀ changed bits under UseOpenBLAS")
 }

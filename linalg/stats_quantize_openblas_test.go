@@ -3,6 +3,7 @@
 package linalg
 
 import (
+	"gonum.org/v1/netlib/blas/netlib"
 	"math/rand/v2"
 	"testing"
 
@@ -26,6 +27,7 @@ func TestOpenBLASQuantizedStats(t *testing.T) {
 	require.NoError(t, want.Add(x, y))
 
 	UseOpenBLAS()
+	blas32.Use(netlib.Implementation{}) // the Float32 paths on OpenBLAS
 	defer blas64.Use(gonum.Implementation{})
 	defer blas32.Use(gonum.Implementation{})
 	require.True(t, gramUseBLAS32())
