@@ -3,6 +3,7 @@ package linalg
 import (
 	"fmt"
 	"math"
+	"runtime"
 )
 
 // Matrix32 is a dense, row-major float32 matrix: the layout of feature files
@@ -38,10 +39,40 @@ func (m *Matrix32) Check() error {
 	if len(m.Data) != m.Rows*m.Cols {
 		return fmt.Errorf("linalg: %d×%d matrix with %d values: %w", m.Rows, m.Cols, len(m.Data), ErrShape)
 	}
-	if i := firstBad32(m.Data); i >= 0 {
+	if i := firstBadParallel(m.Data); i >= 0 {
 		return fmt.Errorf("linalg: entry (%d, %d) = %v: %w", i/m.Cols, i%m.Cols, m.Data[i], ErrNonFinite)
 	}
 	return nil
+}
+
+// checkChunk is the number of entries per task of firstBadParallel: 1 MiB of
+// float32s, large enough that a task costs far more than handing it out.
+const checkChunk = 1 << 18
+
+// firstBadParallel is firstBad32 on up to GOMAXPROCS goroutines for long
+// slices: the slice is cut into chunks of checkChunk entries, and the first
+// bad entry of the lowest failing chunk is the answer, whatever the
+// scheduling.
+func firstBadParallel(v []float32) int {
+	tasks := (len(v) + checkChunk - 1) / checkChunk
+	if tasks <= 1 {
+		return firstBad32(v)
+	}
+	first := make([]int, tasks)
+	parallelFor(tasks, runtime.GOMAXPROCS(0), func(t int) {
+		lo := t * checkChunk
+		if i := firstBad32(v[lo:min(len(v), lo+checkChunk)]); i >= 0 {
+			first[t] = lo + i
+		} else {
+			first[t] = -1
+		}
+	})
+	for _, i := range first {
+		if i >= 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // maxAbsBits32 is the bit pattern of the largest float32 not above MaxAbs.

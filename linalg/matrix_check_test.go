@@ -73,3 +73,23 @@ func BenchmarkCheck(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckParallelFirst puts bad entries in several chunks of a matrix long
+// enough for the parallel scan and checks that the first one is reported.
+func TestCheckParallelFirst(t *testing.T) {
+	m := NewMatrix32(5*checkChunk/100+3, 100)
+	require := func(want int) {
+		t.Helper()
+		if got := firstBadParallel(m.Data); got != want {
+			t.Fatalf("first bad entry at %d, want %d", got, want)
+		}
+	}
+	require(-1)
+	for _, pos := range []int{len(m.Data) - 1, 3*checkChunk + 5, 3*checkChunk + 2, checkChunk, 7} {
+		m.Data[pos] = float32(math.NaN())
+		require(pos)
+		if err := m.Check(); !errors.Is(err, ErrNonFinite) {
+			t.Fatalf("bad entry at %d: %v", pos, err)
+		}
+	}
+}

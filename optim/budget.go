@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -254,22 +253,36 @@ func (r *run) report(rep *Report, p Privacy) {
 	}
 	rep.Accountant = r.acc.Name()
 	ev := planEvent(r.kinds, r.z)
-	rep.Epsilons = map[string]float64{}
-	for _, name := range accountant.Accountants() {
-		acc, err := accountant.AccountantByName(name)
-		if err != nil {
-			continue
-		}
-		eps, err := acc.Epsilon(ev, p.Delta)
-		if errors.Is(err, accountant.ErrUnsupported) || err != nil {
-			continue
-		}
-		rep.Epsilons[name] = eps
+	// ε under every accountant, side by side, and under the run's own: each
+	// on its own goroutine (PLD on many steps takes a good part of a second).
+	names := accountant.Accountants()
+	eps := make([]float64, len(names)+1)
+	ok := make([]bool, len(names)+1)
+	var wg sync.WaitGroup
+	for i := range eps {
+		wg.Go(func() {
+			acc := r.acc
+			if i < len(names) {
+				var err error
+				if acc, err = accountant.AccountantByName(names[i]); err != nil {
+					return
+				}
+			}
+			var err error
+			eps[i], err = acc.Epsilon(ev, p.Delta)
+			ok[i] = err == nil
+		})
 	}
-	if eps, err := r.acc.Epsilon(ev, p.Delta); err == nil {
-		rep.Spent = eps
-	} else {
-		rep.Spent = math.NaN()
+	wg.Wait()
+	rep.Epsilons = map[string]float64{}
+	for i, name := range names {
+		if ok[i] {
+			rep.Epsilons[name] = eps[i]
+		}
+	}
+	rep.Spent = math.NaN()
+	if ok[len(names)] {
+		rep.Spent = eps[len(names)]
 	}
 }
 

@@ -2,19 +2,66 @@ package optim
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dpopt/dpopt/dp"
 	"github.com/dpopt/dpopt/linalg"
 )
 
 // clipped returns a copy of d's features with every row clipped to L2 norm c
-// (x̃ = x·min(1, c/‖x‖)), leaving d unchanged.
-func clipped(d *Data, c float64) (*linalg.Matrix32, error) {
-	x := &linalg.Matrix32{Rows: d.X.Rows, Cols: d.X.Cols, Data: append([]float32(nil), d.X.Data...)}
-	if _, err := dp.ClipRows(x, c); err != nil {
-		return nil, fmt.Errorf("optim: clipping features: %w", err)
+// (x̃ = x·min(1, c/‖x‖)), leaving d unchanged, on workers goroutines (0:
+// GOMAXPROCS).
+func clipped(d *Data, c float64, workers int) (*linalg.Matrix32, error) {
+	x := linalg.NewMatrix32(d.X.Rows, d.X.Cols)
+	if err := copyClip(x, d.X, c, workers); err != nil {
+		return nil, err
 	}
 	return x, nil
+}
+
+// clipChunkRows is the number of rows copied and clipped per task by
+// copyClip.
+const clipChunkRows = 512
+
+// copyClip copies src into dst (of the same shape) and clips every row to L2
+// norm c with dp.ClipRows, in chunks of clipChunkRows rows handed out to
+// workers goroutines (0: GOMAXPROCS). Each row is clipped on its own, so the
+// result does not depend on workers. On bad data the error names src's first
+// bad entry.
+func copyClip(dst, src *linalg.Matrix32, c float64, workers int) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	tasks := (src.Rows + clipChunkRows - 1) / clipChunkRows
+	errs := make([]error, tasks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, tasks)) {
+		wg.Go(func() {
+			for {
+				t := int(next.Add(1) - 1)
+				if t >= tasks {
+					return
+				}
+				r0, r1 := t*clipChunkRows, min(src.Rows, (t+1)*clipChunkRows)
+				blk := dst.Slice(r0, r1)
+				copy(blk.Data, src.Slice(r0, r1).Data)
+				_, errs[t] = dp.ClipRows(blk, c)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			if cerr := src.Check(); cerr != nil { // the entry's place in src, not in its chunk
+				err = cerr
+			}
+			return fmt.Errorf("optim: clipping features: %w", err)
+		}
+	}
+	return nil
 }
 
 // statsBlock is the number of rows clipped at a time when statistics are
@@ -36,9 +83,8 @@ func clippedStats(d *Data, c, q float64, prec linalg.Precision, workers int) (*l
 	for i0 := 0; i0 < d.X.Rows; i0 += statsBlock {
 		i1 := min(i0+statsBlock, d.X.Rows)
 		blk := buf.Slice(0, i1-i0)
-		copy(blk.Data, d.X.Slice(i0, i1).Data)
-		if _, err := dp.ClipRows(blk, c); err != nil {
-			return nil, fmt.Errorf("optim: clipping features: %w", err)
+		if err := copyClip(blk, d.X.Slice(i0, i1), c, workers); err != nil {
+			return nil, err
 		}
 		if err := s.Add(blk, d.Labels[i0:i1]); err != nil {
 			return nil, fmt.Errorf("optim: statistics: %w", err)

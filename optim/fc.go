@@ -233,7 +233,7 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 		return nil, err
 	}
 	n, k := d.X.Rows, d.Classes
-	x, err := quantizedRows(d, s.ClipNorm, s.Quantize)
+	x, err := quantizedRows(d, s.ClipNorm, s.Quantize, s.Workers)
 	if err != nil {
 		return nil, err
 	}

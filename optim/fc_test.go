@@ -324,7 +324,7 @@ func TestFCGramNoise(t *testing.T) {
 	if got := res.Report.Releases[0].Sigma; math.Abs(got-sigma) > 1e-6*sigma {
 		t.Errorf("reported gram σ = %.8g, want %.8g", got, sigma)
 	}
-	x, err := clipped(data, clip)
+	x, err := clipped(data, clip, 0)
 	require.NoError(t, err)
 	g, err := linalg.Gram(x, 1)
 	require.NoError(t, err)

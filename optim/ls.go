@@ -278,7 +278,7 @@ func (s *LS) fromStats(ctx context.Context, st *linalg.Stats, n int, r *run) (*m
 
 func (s *LS) solvePerClass(ctx context.Context, d *Data, r *run) (*mat.Dense, error) {
 	sp := startPass(ctx, "statistics", d.X.Rows)
-	x, err := quantizedRows(d, s.ClipNorm, s.Quantize)
+	x, err := quantizedRows(d, s.ClipNorm, s.Quantize, s.Workers)
 	if err != nil {
 		return nil, err
 	}

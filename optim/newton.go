@@ -262,7 +262,7 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 	if err != nil {
 		return nil, err
 	}
-	x, err := clipped(d, s.ClipNorm)
+	x, err := clipped(d, s.ClipNorm, s.Workers)
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func TestNewtonHessianNoise(t *testing.T) {
 		t.Errorf("reported Hessian σ = %.8g, want %.8g", got, sigma)
 	}
 
-	x, err := clipped(data, clip)
+	x, err := clipped(data, clip, 0)
 	require.NoError(t, err)
 	grams := make([]*mat.SymDense, k)
 	for l := range k {

@@ -83,8 +83,8 @@ func quantum(c float64, bits int) (float64, error) {
 }
 
 // quantizedRows returns a copy of d's features clipped to c (clipped) and
-// quantised to bits bits (none if bits is 0).
-func quantizedRows(d *Data, c float64, bits int) (*linalg.Matrix32, error) {
+// quantised to bits bits (none if bits is 0), clipping on workers goroutines.
+func quantizedRows(d *Data, c float64, bits, workers int) (*linalg.Matrix32, error) {
 	if err := checkQuantizeRows(c, bits, d.X.Rows); err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func quantizedRows(d *Data, c float64, bits int) (*linalg.Matrix32, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := clipped(d, c)
+	x, err := clipped(d, c, workers)
 	if err != nil || q == 0 {
 		return x, err
 	}
