@@ -619,3 +619,20 @@ func TestFloat32Precision(t *testing.T) {
 	err := Softmax{}.Eval(&Batch{Precision: 7}, p.x, p.labels, p.w, nil, 1)
 	checkErr(t, err, linalg.ErrParam)
 }
+
+// TestLog1pSmall compares the series of log1pSmall with math.Log1p (itself
+// within 1 ulp) on a logarithmic grid below 2⁻¹² and at its edge: within
+// 4 ulps (4·2⁻⁵³ relative), and exactly math.Log1p from 2⁻¹² up.
+func TestLog1pSmall(t *testing.T) {
+	for e := 0x1p-12; e > 1e-300; e *= 0.987 {
+		got, want := log1pSmall(math.Nextafter(e, 0)), math.Log1p(math.Nextafter(e, 0))
+		if math.Abs(got-want) > 4*0x1p-53*want {
+			t.Fatalf("log1pSmall(%g) = %v, math.Log1p %v: %g relative", e, got, want, (got-want)/want)
+		}
+	}
+	for _, e := range []float64{0, 0x1p-12, 0.01, 0.5, 1} {
+		if got, want := log1pSmall(e), math.Log1p(e); got != want {
+			t.Errorf("log1pSmall(%g) = %v, want math.Log1p's %v", e, got, want)
+		}
+	}
+}
