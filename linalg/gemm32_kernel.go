@@ -1,7 +1,5 @@
 package linalg
 
-import "sync"
-
 // Tiles and blocks of the Float32 products (MulXWtPrecision and
 // MulRtXPrecision with Float32, without an installed float32 BLAS). The
 // register tile is gemm32MR×gemm32NR = 6×16 float32 (twelve 8-lane
@@ -165,32 +163,5 @@ func gemm32Kernel(useAsm bool, k int, a []float32, ia, sa int, b []float32, c []
 		gemm32KernelAsm(k, a, ia, sa, b, c, ldc)
 	} else {
 		gemm32KernelGo(k, a, ia, sa, b, c, ldc)
-	}
-}
-
-// gemm32Scratch recycles the float32 buffers of the Float32 products, as
-// gemmScratch does the float64 ones. Buffers come back with arbitrary
-// contents.
-var gemm32Scratch sync.Pool
-
-// gemm32Get returns a float32 slice of length n from gemm32Scratch.
-func gemm32Get(n int) *[]float32 {
-	if p, ok := gemm32Scratch.Get().(*[]float32); ok {
-		if cap(*p) >= n {
-			*p = (*p)[:n]
-			return p
-		}
-		gemm32Scratch.Put(p)
-	}
-	s := make([]float32, n)
-	return &s
-}
-
-// gemm32Put returns buffers to gemm32Scratch.
-func gemm32Put(ps ...*[]float32) {
-	for _, p := range ps {
-		if p != nil {
-			gemm32Scratch.Put(p)
-		}
 	}
 }

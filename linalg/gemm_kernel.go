@@ -140,30 +140,44 @@ func gemmPackTailGo(dst []float64, src []float32, rows, cols, ld, stride int) bo
 	return ok
 }
 
-// gemmScratch recycles the packing and accumulation buffers of MulXWt and
-// MulRtX across calls, so that the many small products of minibatch DP-SGD
-// do not allocate (and zero) them each time. Buffers come back with
-// arbitrary contents: every user clears or overwrites what it reads.
-var gemmScratch sync.Pool
+// scratch recycles slices of T across calls, so that the many small products
+// of minibatch DP-SGD do not allocate (and zero) their buffers each time.
+// Buffers come back with arbitrary contents: every user clears or overwrites
+// what it reads.
+type scratch[T float32 | float64] struct{ pool sync.Pool }
 
-// gemmGet returns a float64 slice of length n from gemmScratch.
-func gemmGet(n int) *[]float64 {
-	if p, ok := gemmScratch.Get().(*[]float64); ok {
+// get returns a slice of length n, reused if one large enough is pooled.
+func (s *scratch[T]) get(n int) *[]T {
+	if p, ok := s.pool.Get().(*[]T); ok {
 		if cap(*p) >= n {
 			*p = (*p)[:n]
 			return p
 		}
-		gemmScratch.Put(p)
+		s.pool.Put(p)
 	}
-	s := make([]float64, n)
-	return &s
+	b := make([]T, n)
+	return &b
 }
 
-// gemmPut returns buffers to gemmScratch.
-func gemmPut(ps ...*[]float64) {
+// put returns buffers to the pool; nil entries are skipped.
+func (s *scratch[T]) put(ps ...*[]T) {
 	for _, p := range ps {
 		if p != nil {
-			gemmScratch.Put(p)
+			s.pool.Put(p)
 		}
 	}
 }
+
+// gemmScratch holds the float64 packing and accumulation buffers of the
+// products, gemm32Scratch the float32 ones of the Float32 products.
+var (
+	gemmScratch   scratch[float64]
+	gemm32Scratch scratch[float32]
+)
+
+// gemmGet and gemmPut take and return float64 buffers, gemm32Get and
+// gemm32Put float32 ones.
+func gemmGet(n int) *[]float64   { return gemmScratch.get(n) }
+func gemmPut(ps ...*[]float64)   { gemmScratch.put(ps...) }
+func gemm32Get(n int) *[]float32 { return gemm32Scratch.get(n) }
+func gemm32Put(ps ...*[]float32) { gemm32Scratch.put(ps...) }

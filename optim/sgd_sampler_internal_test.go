@@ -6,6 +6,7 @@ import (
 
 	"github.com/dpopt/dpopt/dp"
 	"github.com/dpopt/dpopt/internal/stattest"
+	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -82,7 +83,7 @@ func TestSamplerBernoulli(t *testing.T) {
 		t.Fatal("a sample is not strictly increasing in [0, n)")
 	}
 	sd := math.Sqrt(n * q * (1 - q))
-	mean, variance := meanVariance(sizes)
+	mean, variance := stat.MeanVariance(sizes, nil)
 	if tol := stattest.MeanTol(sd, draws, alpha); math.Abs(mean-n*q) > tol {
 		t.Errorf("mean batch size %.4f, want %g ± %.4f", mean, n*q, tol)
 	}
@@ -97,7 +98,7 @@ func TestSamplerBernoulli(t *testing.T) {
 			break
 		}
 	}
-	fm, _ := meanVariance(first)
+	fm, _ := stat.MeanVariance(first, nil)
 	if tol := stattest.MeanTol(math.Sqrt(1-q)/q, draws, alpha); math.Abs(fm-(1-q)/q) > tol {
 		t.Errorf("mean first index %.4f, want %.4f ± %.4f", fm, (1-q)/q, tol)
 	}
@@ -109,7 +110,7 @@ func TestSamplerBernoulli(t *testing.T) {
 	// Power: rate 1.02q is rejected by the mean batch size alone.
 	wrong := newSampler(n, 1.02*q)
 	sizes, _, _, _, _, _ = samplerStats(&wrong, stattest.Stream(t, 1), n, draws)
-	if mean, _ := meanVariance(sizes); math.Abs(mean-n*q) <= stattest.MeanTol(sd, draws, alpha) {
+	if mean, _ := stat.MeanVariance(sizes, nil); math.Abs(mean-n*q) <= stattest.MeanTol(sd, draws, alpha) {
 		t.Errorf("no power: rate 1.02q gives mean batch size %.3f, accepted as %g", mean, n*q)
 	}
 }
@@ -126,17 +127,6 @@ func binomialRange(b distuv.Binomial, a float64) (lo, hi int) {
 	}
 	// P(X > hi) = 1 − CDF(hi) ≤ a/2 by the loop.
 	return lo, hi
-}
-
-func meanVariance(x []float64) (mean, variance float64) {
-	for _, v := range x {
-		mean += v
-	}
-	mean /= float64(len(x))
-	for _, v := range x {
-		variance += (v - mean) * (v - mean)
-	}
-	return mean, variance / float64(len(x)-1)
 }
 
 // TestSamplerEdges: q near 1 includes almost everything and never an index
