@@ -42,8 +42,9 @@ const DefaultBlockRows = statsBlock
 // independent of the number of rows n, and the Go garbage collector lets the
 // heap grow to about twice the live memory (GOGC = 100). At the ImageNet
 // shape (d = 1280, K = 1000, B = 8192) the measured peak resident memory is
-// about 0.3 GB for DP-LS and 0.8 GB for DP-FC, against 6.6 GB of float32
-// features (benchmarks/cmd/streamfit). Lower BlockRows to lower it; the GEMMs
+// about 0.3 GB for DP-LS and 1.0 GB for DP-FC (0.8 GB with Float64: the
+// float32 products keep float32 copies and pooled scratch per worker),
+// against 6.6 GB of float32 features (benchmarks/cmd/streamfit). Lower BlockRows to lower it; the GEMMs
 // of the Gram and of the gradients stay efficient from about a thousand rows.
 //
 // # Privacy
