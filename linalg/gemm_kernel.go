@@ -140,14 +140,14 @@ func gemmPackTailGo(dst []float64, src []float32, rows, cols, ld, stride int) bo
 	return ok
 }
 
-// scratch recycles slices of T across calls, so that the many small products
+// bufPool recycles slices of T across calls, so that the many small products
 // of minibatch DP-SGD do not allocate (and zero) their buffers each time.
 // Buffers come back with arbitrary contents: every user clears or overwrites
 // what it reads.
-type scratch[T float32 | float64] struct{ pool sync.Pool }
+type bufPool[T float32 | float64] struct{ pool sync.Pool }
 
 // get returns a slice of length n, reused if one large enough is pooled.
-func (s *scratch[T]) get(n int) *[]T {
+func (s *bufPool[T]) get(n int) *[]T {
 	if p, ok := s.pool.Get().(*[]T); ok {
 		if cap(*p) >= n {
 			*p = (*p)[:n]
@@ -160,7 +160,7 @@ func (s *scratch[T]) get(n int) *[]T {
 }
 
 // put returns buffers to the pool; nil entries are skipped.
-func (s *scratch[T]) put(ps ...*[]T) {
+func (s *bufPool[T]) put(ps ...*[]T) {
 	for _, p := range ps {
 		if p != nil {
 			s.pool.Put(p)
@@ -171,8 +171,8 @@ func (s *scratch[T]) put(ps ...*[]T) {
 // gemmScratch holds the float64 packing and accumulation buffers of the
 // products, gemm32Scratch the float32 ones of the Float32 products.
 var (
-	gemmScratch   scratch[float64]
-	gemm32Scratch scratch[float32]
+	gemmScratch   bufPool[float64]
+	gemm32Scratch bufPool[float32]
 )
 
 // gemmGet and gemmPut take and return float64 buffers, gemm32Get and
