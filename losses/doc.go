@@ -61,6 +61,14 @@
 // linalg.ErrEmpty, ErrShape, ErrNonFinite or ErrLabel, or an
 // *accountant.ParamError for an invalid loss parameter, never a panic or a NaN.
 //
+// Sigmoid's element-wise part runs four entries at a time (AVX2 assembly on
+// amd64, the same operations in Go elsewhere and with the purego tag, with
+// bit-identical results): its e^−|s| is within 2 ulps of math.Exp and its
+// log(1+e^−|s|) within 3 ulps of math.Log1p, so residuals and curvatures are
+// within 4 ulps of the scalar formulas; rows with a score beyond ±700 take
+// the scalar formulas. At n·K = 5·10⁶ it costs about 0.03 CPU-seconds
+// against 0.15 for the scalar loop.
+//
 // # Concurrency
 //
 // Eval, Grad and ClipSum spread their work over a workers argument

@@ -69,10 +69,13 @@ func (l Sigmoid) rows(bias []float64) (rowLoss, float64, float64, error) {
 	case l.FixedBias != 0 && bias != nil:
 		return nil, 0, 0, paramErr("FixedBias", l.FixedBias, "must be zero when a trained bias is given")
 	}
-	return sigmoidRow, l.FixedBias, alpha, nil
+	return sigmoidRowVec, l.FixedBias, alpha, nil
 }
 
-// sigmoidRow is the rowLoss of Sigmoid with negative-class weight alpha.
+// sigmoidRow is the scalar rowLoss of Sigmoid with negative-class weight
+// alpha, with math.Exp and log1pSmall: the definition that sigmoidRowVec
+// (sigmoid_vec.go), Sigmoid's rowLoss, is tested against, and its path for
+// rows with a score beyond ±sigVecMaxScore.
 func sigmoidRow(s, curv []float64, y int, alpha float64) float64 {
 	var loss float64
 	for c, v := range s {
