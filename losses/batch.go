@@ -255,14 +255,18 @@ func eval(dst *Batch, x *linalg.Matrix32, labels []int, w *mat.Dense, bias []flo
 		var sum float64
 		for i := c * chunkRows; i < min((c+1)*chunkRows, n); i++ {
 			s := rr.Data[i*rr.Stride : i*rr.Stride+k]
-			for l := range s {
-				if bias != nil {
-					s[l] += bias[l]
-				} else {
+			if bias != nil {
+				for l, b := range bias {
+					s[l] += b
+				}
+			} else if offset != 0 {
+				for l := range s {
 					s[l] += offset
 				}
-				if math.IsNaN(s[l]) || math.IsInf(s[l], 0) {
-					return fmt.Errorf("losses: score (%d, %d) = %v overflows: %w", i, l, s[l], linalg.ErrNonFinite)
+			}
+			for l, v := range s {
+				if !(math.Abs(v) <= math.MaxFloat64) { // NaN or ±Inf
+					return fmt.Errorf("losses: score (%d, %d) = %v overflows: %w", i, l, v, linalg.ErrNonFinite)
 				}
 			}
 			sum += f(s, cr.Data[i*cr.Stride:i*cr.Stride+k], labels[i], alpha)
