@@ -53,19 +53,25 @@
 //
 // # Backends
 //
-// Heavy float64 BLAS goes through gonum's blas64 (CG's Dsymm, and gonum's
-// lapack64 behind Cholesky), so a faster BLAS can be installed with
-// blas64.Use; linalg never calls blas64.Use itself. EigenSym and ProjectPSD
-// are linalg's own code (blocked tridiagonalisation, implicit QL with
-// batched rotations, AVX2 kernels with a pure-Go fallback under the purego
-// tag) and do not change with the installed BLAS. Built with the openblas
-// tag (and cgo), linalg provides UseOpenBLAS, which a program's main calls
-// once; see openblas.go. While a float64 BLAS other than gonum's is
-// installed, the Float64 products call its Dsyrk and Dgemm per block of rows
-// instead of linalg's kernels; results are then reproducible only as far as
-// that BLAS is. The Float32 products use a float32 BLAS only if one is
-// installed with blas32.Use, which UseOpenBLAS does not do: linalg's float32
-// kernels are faster here.
+// Heavy float64 BLAS goes through gonum's blas64 (CG's Dsymm, the
+// triangular solves of Cholesky.Solve, and gonum's lapack64 behind
+// NewCholesky), so a faster BLAS can be installed with blas64.Use; linalg
+// never calls blas64.Use itself. EigenSym and ProjectPSD are linalg's own
+// code (blocked tridiagonalisation, implicit QL with batched rotations,
+// AVX2 kernels with a pure-Go fallback under the purego tag). Built with
+// the openblas tag (and cgo), linalg provides UseOpenBLAS, which a
+// program's main calls once; see openblas.go. It installs OpenBLAS as the
+// blas64 implementation and also routes the symmetric eigendecomposition of
+// EigenSym and ProjectPSD to OpenBLAS's LAPACK Dsyevd and the factorisation
+// of NewCholesky to its Dpotrf and Dpocon, with the same errors and
+// accuracy bounds. While a float64 BLAS other than gonum's is installed,
+// the Float64 products call its Dsyrk and Dgemm per block of rows instead
+// of linalg's kernels, and ProjectPSD's reconstruction its Dsyrk; results
+// are then reproducible only as far as that BLAS is. Installing gonum's
+// again (blas64.Use(gonum.Implementation{})) switches all of this back.
+// The Float32 products use a float32 BLAS only if one is installed with
+// blas32.Use, which UseOpenBLAS does not do: linalg's float32 kernels are
+// faster here.
 //
 // # Concurrency
 //

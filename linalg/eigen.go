@@ -64,6 +64,13 @@ func checkDense(name string, a *mat.Dense) error {
 // multiply-adds, round differently). Ties among the eigenvalues keep the
 // order in which the iteration found them.
 //
+// After UseOpenBLAS (builds with the openblas tag), EigenSym instead calls
+// OpenBLAS's LAPACK Dsyevd, the divide-and-conquer routine behind numpy's
+// eigh, on the same power-of-two scaling of a: the accuracy bounds above
+// hold for it too, the eigenvalues still ascend, and the result is as
+// reproducible as OpenBLAS is (it runs on OpenBLAS's threads).
+// blas64.Use(gonum.Implementation{}) switches back to linalg's own kernels.
+//
 // EigenSym returns an error wrapping ErrEmpty or ErrNonFinite for an empty a,
 // one with a NaN or ±Inf entry or one with an eigenvalue beyond the float64
 // range (entries near math.MaxFloat64), and ErrNotConverged if the QL
@@ -101,7 +108,10 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	}
 	// a·2^−e has entries below 1 in magnitude, at least one ≥ 1/2.
 	_, e := math.Frexp(amax)
-	scale := math.Ldexp(1, -e)                      // a power of two: exact but below 2⁻¹⁰²²
+	scale := math.Ldexp(1, -e) // a power of two: exact but below 2⁻¹⁰²²
+	if lp := activeLAPACK(d); lp != nil {
+		return eigenSymLAPACK(lp, raw, scale, e)
+	}
 	w := make([]float64, max(d*d, rotPanelsLen(d))) // lower triangle of the scaled a, then the panels
 	for j := range d {
 		for i, x := range raw.Data[j*raw.Stride+j : j*raw.Stride+d] {
@@ -149,9 +159,11 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 // eigenvalues below floor (C) or above it (K), whichever are fewer, it
 // returns a + Σ_{i∈C} (floor − λ_i)·v_i·v_iᵀ or floor·I + Σ_{i∈K}
 // (λ_i − floor)·v_i·v_iᵀ, which are equal in exact arithmetic; the sum is
-// one symmetric rank-k product with linalg's GEMM kernel. The result is
-// symmetric by construction and its eigenvalues are at least floor up to
-// rounding (about d·2⁻⁵³·max|λ|).
+// one symmetric rank-k product, by linalg's GEMM kernel or, while a BLAS
+// other than gonum's is installed, by its Dsyrk. The eigendecomposition is
+// EigenSym's (on LAPACK after UseOpenBLAS). The result is symmetric by
+// construction and its eigenvalues are at least floor up to rounding (about
+// d·2⁻⁵³·max|λ|).
 //
 // ProjectPSD returns an error wrapping ErrEmpty or ErrNonFinite for an empty
 // a, an a with a NaN or ±Inf entry, a non-finite floor, or a result beyond
@@ -209,14 +221,22 @@ func ProjectPSD(a *mat.SymDense, floor float64) (*mat.SymDense, error) {
 			wm[r*k+t] = v[r*d+i] * f
 		}
 	}
-	ww := v // V is no longer needed: W·Wᵀ goes in its place
-	clear(ww)
-	dgemm(d, d, k, wm, k, 1, wm, 1, k, ww, d, triUpper, workers, gemmUseAsm)
+	if float64BLASInstalled() {
+		addSyrkBLAS(c, wm, d, k) // the installed BLAS's Dsyrk
+	} else {
+		ww := v // V is no longer needed: W·Wᵀ goes in its place
+		clear(ww)
+		dgemm(d, d, k, wm, k, 1, wm, 1, k, ww, d, triUpper, workers, gemmUseAsm)
+		for i := range d {
+			row := c.Data[i*c.Stride+i : i*c.Stride+d]
+			for j, x := range ww[i*d+i : (i+1)*d] {
+				row[j] += x
+			}
+		}
+	}
 	for i := range d {
-		row := c.Data[i*c.Stride+i : i*c.Stride+d]
-		for j, x := range ww[i*d+i : (i+1)*d] {
-			row[j] += x
-			if math.IsInf(row[j], 0) || math.IsNaN(row[j]) {
+		for j, x := range c.Data[i*c.Stride+i : i*c.Stride+d] {
+			if math.IsInf(x, 0) || math.IsNaN(x) {
 				return nil, fmt.Errorf("linalg: PSD projection entry (%d, %d) overflows float64: %w", i, i+j, ErrNonFinite)
 			}
 		}

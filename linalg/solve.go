@@ -7,6 +7,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
+	"gonum.org/v1/gonum/lapack"
+	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -40,14 +42,18 @@ func notPD(op string, a *mat.SymDense, cond float64) error {
 	return e
 }
 
-// Cholesky is the factorisation a = LLᵀ of a symmetric positive definite
+// Cholesky is the factorisation a = UᵀU of a symmetric positive definite
 // matrix, made once and used for many solves (as DP-FC's preconditioner is).
-// It wraps gonum's mat.Cholesky, which goes through lapack64 and blas64.
+// NewCholesky factorises with gonum's lapack64 (Dpotrf, Dpocon), whose
+// blocked steps run on the installed blas64, or, after UseOpenBLAS, with
+// OpenBLAS's own LAPACK routines dpotrf and dpocon; Solve runs the two
+// triangular solves of Dpotrs through blas64 (Dtrsm) either way.
 //
 // A Cholesky is safe for concurrent Solve calls once made.
 type Cholesky struct {
-	c mat.Cholesky
-	n int
+	u    blas64.Triangular // U, upper triangular, row-major
+	n    int
+	cond float64
 }
 
 // maxCond is the largest condition number NewCholesky accepts: beyond it,
@@ -62,14 +68,41 @@ func NewCholesky(a *mat.SymDense) (*Cholesky, error) {
 	if err := checkSym("A", a); err != nil {
 		return nil, err
 	}
-	ch := &Cholesky{n: a.SymmetricDim()}
-	if !ch.c.Factorize(a) {
+	raw := a.RawSymmetric()
+	n := raw.N
+	// The upper triangle of a, row-major with stride n: U overwrites it. Read
+	// as a Fortran column-major array it is the lower triangle, L = Uᵀ.
+	u := make([]float64, n*n)
+	for i := range n {
+		copy(u[i*n+i:(i+1)*n], raw.Data[i*raw.Stride+i:i*raw.Stride+n])
+	}
+	sym := blas64.Symmetric{Uplo: blas.Upper, N: n, Stride: n, Data: u}
+	// The 1-norm of a, which the condition estimate needs (as gonum's
+	// mat.Cholesky computes it).
+	anorm := lapack64.Lansy(lapack.MaxRowSum, sym, make([]float64, n))
+	var ok bool
+	var rcond float64
+	if lp := activeLAPACK(n); lp != nil {
+		if ok = lp.dpotrf(n, u, n) == 0; ok {
+			rcond = lp.dpocon(n, u, n, anorm)
+		}
+	} else {
+		if _, ok = lapack64.Potrf(sym); ok {
+			rcond = lapack64.Pocon(sym, anorm, make([]float64, 3*n), make([]int, n))
+		}
+	}
+	if !ok {
 		return nil, notPD("Cholesky", a, math.Inf(1))
 	}
-	if cond := ch.c.Cond(); !(cond <= maxCond) {
+	cond := 1 / rcond
+	if !(cond <= maxCond) {
 		return nil, notPD("Cholesky", a, cond)
 	}
-	return ch, nil
+	return &Cholesky{
+		u:    blas64.Triangular{Uplo: blas.Upper, Diag: blas.NonUnit, N: n, Stride: n, Data: u},
+		n:    n,
+		cond: cond,
+	}, nil
 }
 
 // Dim returns the dimension of the factorised matrix.
@@ -77,7 +110,7 @@ func (c *Cholesky) Dim() int { return c.n }
 
 // Cond returns the estimated condition number (1-norm) of the factorised
 // matrix.
-func (c *Cholesky) Cond() float64 { return c.c.Cond() }
+func (c *Cholesky) Cond() float64 { return c.cond }
 
 // Solve returns X = A⁻¹B for the d×m right-hand sides B, one per column. It
 // returns an error wrapping ErrEmpty, ErrShape or ErrNonFinite for an empty
@@ -89,11 +122,8 @@ func (c *Cholesky) Solve(b *mat.Dense) (*mat.Dense, error) {
 	if r, m := b.Dims(); r != c.n {
 		return nil, fmt.Errorf("linalg: solve with a %d×%d matrix and %d×%d right-hand sides: %w", c.n, c.n, r, m, ErrShape)
 	}
-	x := new(mat.Dense)
-	if err := c.c.SolveTo(x, b); err != nil {
-		// Only a mat.Condition error, excluded by NewCholesky's check.
-		return nil, fmt.Errorf("linalg: internal: Cholesky solve: %w", err)
-	}
+	x := mat.DenseCopyOf(b)
+	lapack64.Potrs(c.u, x.RawMatrix()) // Uᵀ·Y = B, then U·X = Y
 	return x, nil
 }
 
