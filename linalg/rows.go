@@ -1,12 +1,14 @@
 package linalg
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
 
+	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -32,12 +34,13 @@ const (
 // call must write only what belongs to its rows.
 type RowsFunc func(first int, s []float64, stride int, norms []float64) error
 
-// RowsWork holds the scratch of ScoreGradRows. Keeping one across calls (as a
-// DP-SGD loop keeps it across steps) means a call allocates nothing once the
-// shapes have been seen. The zero value is ready to use. Not safe for
-// concurrent use.
+// RowsWork holds the scratch of ScoreGradRows and ScoreGradRowsPrecision.
+// Keeping one across calls (as a DP-SGD loop keeps it across steps) means a
+// call allocates nothing once the shapes have been seen. The zero value is
+// ready to use. Not safe for concurrent use.
 type RowsWork struct {
-	wp   []float64     // W in panels of 12 classes, feature-major
+	wp   []float64     // Float64: W in panels of 12 classes, feature-major
+	wp32 []float32     // Float32: W rounded, in panels of 16 classes, feature-major
 	part []float64     // per-segment gradient partials, each lda×ldc (transposed)
 	bufs []rowsScratch // per worker
 	errs []error       // per segment
@@ -53,14 +56,19 @@ type rowsJob struct {
 	ws               *RowsWork
 	m, d, k          int
 	kp, ldc, lda, mp int
+	plen             int // length of a segment's gradient partial
 	useAsm           bool
+	f32              bool // Float32 kernels (segment32)
 }
 
 type rowsScratch struct {
-	a     []float64 // rowsBlock×lda converted rows, row-major, zero-padded
+	a     []float64 // Float64: rowsBlock×lda converted rows, row-major, zero-padded
 	c     []float64 // rowsBlock×ldc scores, then residual weights
-	rp    []float64 // residual weights in panels of 12 classes (K > 12)
+	rp    []float64 // Float64: residual weights in panels of 12 classes (K > 12)
+	a32   []float32 // Float32: the block's rows copied, row-major, zero-padded
+	rp32  []float32 // Float32: residual weights rounded, in panels of 16 classes
 	norms []float64
+	pf    int // the first selected row of the block this worker prefetched last, or −1
 }
 
 // rowsGrow returns (*buf)[:n], reallocating when the capacity is too small.
@@ -71,20 +79,46 @@ func rowsGrow(buf *[]float64, n int) []float64 {
 	return (*buf)[:n]
 }
 
+// rowsGrow32 is rowsGrow for float32 buffers.
+func rowsGrow32(buf *[]float32, n int) []float32 {
+	if cap(*buf) < n {
+		*buf = make([]float32, n)
+	}
+	return (*buf)[:n]
+}
+
+// rowsShape returns the layout of a call's blocks and gradient partials in
+// precision f32: lda, the row stride of a block of converted rows; ldc and
+// kp, the stride of the scores and their number of class panels; and the
+// partial's rows and row length. Float64 holds the partial transposed (lda
+// features × ldc classes), Float32 as dst (⌈K/6⌉·6 classes × lda features).
+func rowsShape(d, k int, f32 bool) (lda, ldc, kp, pr, pc int) {
+	if f32 {
+		kp = (k + gemm32NR - 1) / gemm32NR
+		lda = (d + gemm32NR - 1) / gemm32NR * gemm32NR
+		return lda, kp * gemm32NR, kp, (k + gemm32MR - 1) / gemm32MR * gemm32MR, lda
+	}
+	kp = (k + gemmNR - 1) / gemmNR
+	lda = (d + gemmMR - 1) / gemmMR * gemmMR
+	return lda, kp * gemmNR, kp, lda, kp * gemmNR
+}
+
 // ScoreGradScratch returns the number of float64s of scratch ScoreGradRows
-// holds in its RowsWork for m selected rows, d features and K classes, most
+// and ScoreGradRowsPrecision hold in their RowsWork for m selected rows, d
+// features and K classes, in either precision (the larger of the two), most
 // of it the per-segment gradient partials. Callers use it to choose between
-// ScoreGradRows and the two GEMMs MulXWtNorms and MulRtX.
+// the fused step and the two GEMMs MulXWtNorms and MulRtX.
 func ScoreGradScratch(m, d, k int) int {
-	lda := (d + gemmMR - 1) / gemmMR * gemmMR
-	kp := (k + gemmNR - 1) / gemmNR
 	segs := (m + rowsSegment - 1) / rowsSegment
-	return segs*lda*kp*gemmNR + kp*gemmNR*d
+	_, ldc, _, pr, pc := rowsShape(d, k, false)
+	_, ldc32, _, pr32, pc32 := rowsShape(d, k, true)
+	return max(segs*pr*pc+ldc*d, segs*pr32*pc32+ldc32*d/2)
 }
 
 // ScoreGradRows computes, in one pass over the selected rows of X, the scores
 // of a linear model and a gradient whose residuals depend on them: the
-// forward and backward products of a minibatch step, fused.
+// forward and backward products of a minibatch step, fused. It is
+// ScoreGradRowsPrecision with Float64.
 //
 // The selection is the rows rows[0], rows[1], … of X (n×d, float32), or all
 // n rows in order if rows is nil; a row may be selected more than once. For
@@ -117,6 +151,41 @@ func ScoreGradScratch(m, d, k int) int {
 // residual weights, and ErrParam for negative workers; or f's error. dst is
 // then unspecified.
 func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f RowsFunc, ws *RowsWork, workers int) error {
+	return ScoreGradRowsPrecision(dst, x, rows, w, f, ws, workers, Float64)
+}
+
+// ScoreGradRowsPrecision is ScoreGradRows in precision p: with Float64 it is
+// ScoreGradRows, bit for bit; with Float32 both products are computed by the
+// float32 kernels of MulXWtPrecision and MulRtXPrecision, each row read from
+// X once and copied (not converted) once.
+//
+// With Float32 the scores are computed exactly as MulXWtPrecision computes
+// them with Float32 (W rounded to float32; chunks of 256 features, float32
+// products and sums within a chunk, chunk sums added in float64), so they
+// equal its scores bit for bit when both use dpopt's kernels; the norms are
+// float64 and the same bits as with Float64. The residual weights f leaves
+// are rounded to float32 and each block's gradient R_bᵀ·X_b is summed in
+// float32 over its at most 32 rows, then added in float64 in the order of
+// ScoreGradRows: an entry g_lf carries a rounding error of at most about
+// 34·2⁻²⁴ ≈ 2·10⁻⁶ of Σ_j |r_jl·x_jf| from the float32 blocks (plus the
+// float64 summation's), smaller than MulRtXPrecision's bound for its
+// 256-row blocks, and an absolute 2⁻¹⁴⁹ per float32 operation that
+// underflows. The result is bit-identical for any workers count, and the
+// assembly and pure-Go kernels give the same bits.
+//
+// Float32 never overflows silently: if W does not fit float32, the call is
+// computed in Float64 from the start; if a float32 score or gradient sum
+// overflows, or a residual weight does not fit float32, the whole call is
+// computed again in Float64, so f may then be called a second time for the
+// same rows (each call with the same scores as its first, now in float64,
+// and f must leave weights for them again).
+//
+// Errors are those of ScoreGradRows, plus one wrapping ErrParam for an
+// unknown precision.
+func ScoreGradRowsPrecision(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f RowsFunc, ws *RowsWork, workers int, p Precision) error {
+	if err := p.check(); err != nil {
+		return err
+	}
 	if err := gemmCheckMatrix32("X", x); err != nil {
 		return err
 	}
@@ -153,11 +222,25 @@ func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f Rows
 	if ws == nil {
 		ws = new(RowsWork)
 	}
-	useAsm := gemmUseAsm
+	if p == Float32 && rowsPackW32(ws, wr) {
+		err := scoreGradRows(dr, x, rows, m, k, f, ws, workers, true)
+		if err != errRowsOverflow {
+			return err
+		}
+	}
+	rowsPackW64(ws, wr)
+	return scoreGradRows(dr, x, rows, m, k, f, ws, workers, false)
+}
 
-	// W packed in panels of 12 classes, feature-major, as MulXWt packs it.
+// errRowsOverflow reports a float32 overflow of the Float32 path, which is
+// then computed again in Float64. It never reaches a caller.
+var errRowsOverflow = errors.New("linalg: internal: float32 overflow")
+
+// rowsPackW64 packs W in panels of 12 classes, feature-major, as MulXWt
+// packs it.
+func rowsPackW64(ws *RowsWork, wr blas64.General) {
+	k, d := wr.Rows, wr.Cols
 	kp := (k + gemmNR - 1) / gemmNR
-	ldc := kp * gemmNR
 	wp := rowsGrow(&ws.wp, kp*gemmNR*d)
 	clear(wp)
 	for l := range k {
@@ -167,31 +250,67 @@ func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f Rows
 			panel[gemmNR*r+j] = v
 		}
 	}
+}
 
-	lda := (d + gemmMR - 1) / gemmMR * gemmMR // features, padded for 4-wide tiles
+// rowsPackW32 rounds W to float32 and packs it in panels of 16 classes,
+// feature-major, as mulXWt32 packs it. It reports false if an entry does not
+// fit float32.
+func rowsPackW32(ws *RowsWork, wr blas64.General) bool {
+	k, d := wr.Rows, wr.Cols
+	kp := (k + gemm32NR - 1) / gemm32NR
+	wp := rowsGrow32(&ws.wp32, kp*gemm32NR*d)
+	clear(wp)
+	for l := range k {
+		p, j := l/gemm32NR, l%gemm32NR
+		panel := wp[p*gemm32NR*d:]
+		for r, v := range wr.Data[l*wr.Stride : l*wr.Stride+d] {
+			if !gemm32Fits(v) {
+				return false
+			}
+			panel[gemm32NR*r+j] = float32(v)
+		}
+	}
+	return true
+}
+
+// scoreGradRows runs the segments of a checked call on packed W and sums
+// their partials into dr. With f32 it returns errRowsOverflow if a float32
+// sum overflowed.
+func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsFunc, ws *RowsWork, workers int, f32 bool) error {
+	d := x.Cols
+	lda, ldc, kp, pr, pc := rowsShape(d, k, f32)
+	plen := pr * pc
 	segs := (m + rowsSegment - 1) / rowsSegment
 	nw := workers
 	if nw == 0 {
 		nw = runtime.GOMAXPROCS(0)
 	}
 	nw = max(1, min(nw, segs))
-	part := rowsGrow(&ws.part, segs*lda*ldc)
+	part := rowsGrow(&ws.part, segs*plen)
 	if len(ws.bufs) < nw {
 		ws.bufs = append(ws.bufs, make([]rowsScratch, nw-len(ws.bufs))...)
+	}
+	for g := range ws.bufs[:nw] {
+		ws.bufs[g].pf = -1
 	}
 	if cap(ws.errs) < segs {
 		ws.errs = make([]error, segs)
 	}
 	errs := ws.errs[:segs]
 	clear(errs)
-	mp := (rowsBlock + gemmMR - 1) / gemmMR * gemmMR
+	mr := gemmMR
+	if f32 {
+		mr = gemm32MR
+	}
+	mp := (rowsBlock + mr - 1) / mr * mr
 
-	ws.job = rowsJob{x: x, rows: rows, f: f, ws: ws, m: m, d: d, k: k, kp: kp, ldc: ldc, lda: lda, mp: mp, useAsm: useAsm}
+	ws.job = rowsJob{x: x, rows: rows, f: f, ws: ws, m: m, d: d, k: k, kp: kp, ldc: ldc, lda: lda, mp: mp,
+		plen: plen, useAsm: gemmUseAsm, f32: f32}
 	defer func() { ws.job = rowsJob{} }()
 	j := &ws.job
 	if nw == 1 {
 		for sg := range segs {
-			if err := j.segment(sg, 0); err != nil {
+			if err := j.run(sg, 0); err != nil {
 				return err
 			}
 		}
@@ -206,7 +325,7 @@ func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f Rows
 					if sg >= segs {
 						return
 					}
-					if errs[sg] = j.segment(sg, g); errs[sg] != nil {
+					if errs[sg] = j.run(sg, g); errs[sg] != nil {
 						failed.Store(true)
 					}
 				}
@@ -220,22 +339,122 @@ func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f Rows
 		}
 	}
 
-	// dst = Σ_segments partialᵀ, in segment order.
-	for l := range k {
-		out := dr.Data[l*dr.Stride : l*dr.Stride+d]
-		for j := range out {
-			v := part[j*ldc+l]
-			for sg := 1; sg < segs; sg++ {
-				v += part[sg*lda*ldc+j*ldc+l]
+	// dst = Σ_segments partial, in segment order: the partials are added
+	// into the first, which is then copied (Float32) or transposed
+	// (Float64) into dst.
+	sum := part[:plen]
+	for sg := 1; sg < segs; sg++ {
+		rowsAdd(sum, part[sg*plen:(sg+1)*plen])
+	}
+	if f32 {
+		for l := range k {
+			out := dr.Data[l*dr.Stride : l*dr.Stride+d]
+			copy(out, sum[l*pc:l*pc+d])
+			if !gemmFinite64(out) {
+				return errRowsOverflow
 			}
-			out[j] = v
+		}
+		return nil
+	}
+	for j := range d {
+		for l, v := range sum[j*pc : j*pc+k] {
+			dr.Data[l*dr.Stride+j] = v
 		}
 	}
 	return nil
 }
 
+// rowsAdd sets dst[i] += src[i] for i < len(dst) ≤ len(src), four at a
+// time without bounds checks in the loop.
+func rowsAdd(dst, src []float64) {
+	src = src[:len(dst)]
+	n4 := len(dst) &^ 3
+	for i := 0; i < n4; i += 4 {
+		d, s := dst[i:i+4:i+4], src[i:i+4:i+4]
+		d[0] += s[0]
+		d[1] += s[1]
+		d[2] += s[2]
+		d[3] += s[3]
+	}
+	for i := n4; i < len(dst); i++ {
+		dst[i] += src[i]
+	}
+}
+
+// run runs segment sg on worker g in the job's precision.
+func (j *rowsJob) run(sg, g int) error {
+	if j.f32 {
+		return j.segment32(sg, g)
+	}
+	return j.segment(sg, g)
+}
+
+// A rowsPrefetcher asks for the selected rows of the next block to be
+// brought into cache while the kernels of the current block run, a few cache
+// lines after each kernel call in proportion to the call's work, so that the
+// loads are spread over the block's arithmetic instead of stalling it.
+type rowsPrefetcher struct {
+	j       *rowsJob
+	i, end  int // the selected row being prefetched, and the end of the block
+	line    int // the next line of row i (in float32s from the row's start)
+	credit  int // work done, times the block's lines, not yet paid in lines
+	lines   int // lines of the block
+	work    int // kernel work of the current block
+	perLine int // float32s per 64-byte line
+}
+
+// start arms the prefetcher for the block of selected rows at b0 (if any),
+// to be spread over kernel calls of total work (k steps summed over calls).
+func (p *rowsPrefetcher) start(j *rowsJob, b0, work int) {
+	*p = rowsPrefetcher{j: j, i: b0, end: min(b0+rowsBlock, j.m), work: max(1, work), perLine: 16}
+	if p.i < p.end {
+		p.lines = (p.end - p.i) * ((j.d + p.perLine - 1) / p.perLine)
+	}
+}
+
+// tick is called after a kernel call of work k steps.
+func (p *rowsPrefetcher) tick(k int) {
+	if p.i >= p.end {
+		return
+	}
+	p.credit += k * p.lines
+	if n := p.credit / p.work; n > 0 {
+		p.credit -= n * p.work
+		p.fetch(n)
+	}
+}
+
+// fetch prefetches the next n lines.
+func (p *rowsPrefetcher) fetch(n int) {
+	j := p.j
+	for n > 0 && p.i < p.end {
+		r := p.i
+		if j.rows != nil {
+			r = j.rows[r]
+		}
+		row := j.x.Data[r*j.d : (r+1)*j.d]
+		e := min(j.d, p.line+n*p.perLine)
+		rowsPrefetch(row[p.line:e])
+		n -= (e - p.line + p.perLine - 1) / p.perLine
+		if p.line = e; e == j.d {
+			p.i, p.line = p.i+1, 0
+		}
+	}
+}
+
+// finish prefetches the lines not yet prefetched.
+func (p *rowsPrefetcher) finish() { p.fetch(p.lines) }
+
+// prefetchRow asks for selected row i to be brought into cache.
+func (j *rowsJob) prefetchRow(i int) {
+	if j.rows != nil {
+		i = j.rows[i]
+	}
+	rowsPrefetch(j.x.Data[i*j.d : (i+1)*j.d])
+}
+
 // segment computes the scores, the callback and the gradient partial of
-// segment sg on worker g's scratch.
+// segment sg on worker g's scratch, in float64.
 func (j *rowsJob) segment(sg, g int) error {
 	ws, x, rows, f := j.ws, j.x, j.rows, j.f
 	m, d, k, kp, ldc, lda, mp, useAsm := j.m, j.d, j.k, j.kp, j.ldc, j.lda, j.mp, j.useAsm
@@ -248,17 +467,19 @@ func (j *rowsJob) segment(sg, g int) error {
 	if kp > 1 {
 		rp = rowsGrow(&s.rp, kp*gemmNR*rowsBlock)
 	}
-	gt := part[sg*lda*ldc : (sg+1)*lda*ldc]
+	gt := part[sg*j.plen : (sg+1)*j.plen]
 	clear(gt)
+	var pf rowsPrefetcher
 	end := min((sg+1)*rowsSegment, m)
 	for b0 := sg * rowsSegment; b0 < end; b0 += rowsBlock {
 		mb := min(rowsBlock, end-b0)
 		mbp := (mb + gemmMR - 1) / gemmMR * gemmMR
+		fetched := s.pf == b0
 		// Gather and convert, with the squared norms in MulXWt's order.
-		// (Software prefetching of the next selected rows was tried and
-		// measured no faster: the conversion's own loads keep enough misses
-		// in flight.)
 		for i := range mb {
+			if !fetched && i+2 < mb {
+				j.prefetchRow(b0 + i + 2)
+			}
 			ri := b0 + i
 			if rows != nil {
 				ri = rows[ri]
@@ -268,7 +489,7 @@ func (j *rowsJob) segment(sg, g int) error {
 			var ss float64
 			for c0 := 0; c0 < d; c0 += gemmKC {
 				kc := min(gemmKC, d-c0)
-				v, ok := gemmConv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
+				v, ok := rowsConv64(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
 				if !ok {
 					return rowsBadRow(x, ri)
 				}
@@ -278,6 +499,10 @@ func (j *rowsJob) segment(sg, g int) error {
 			norms[i] = math.Sqrt(ss)
 		}
 		clear(a[mb*lda : mbp*lda])
+		// The next block's rows are prefetched while this one's products
+		// run.
+		s.pf = b0 + rowsBlock
+		pf.start(j, s.pf, kp*(mb*lda/gemmMR+d*mbp/gemmMR))
 		// Scores: chunks of gemmKC features outside, as MulXWt.
 		cb := c[:mbp*ldc]
 		clear(cb)
@@ -287,6 +512,7 @@ func (j *rowsJob) segment(sg, g int) error {
 				b := wp[p*gemmNR*d+gemmNR*c0:]
 				for i := 0; i < mbp; i += gemmMR {
 					gemmKernel(useAsm, kc, a[i*lda+c0:], lda, 1, b, cb[i*ldc+p*gemmNR:], ldc)
+					pf.tick(kc)
 				}
 			}
 		}
@@ -314,8 +540,10 @@ func (j *rowsJob) segment(sg, g int) error {
 			}
 			for f0 := 0; f0 < lda; f0 += gemmMR {
 				gemmKernel(useAsm, mb, a[f0:], 1, lda, bp, gt[f0*ldc+p*gemmNR:], ldc)
+				pf.tick(mb)
 			}
 		}
+		pf.finish()
 	}
 	return nil
 }

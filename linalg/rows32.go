@@ -1,0 +1,155 @@
+package linalg
+
+import (
+	"fmt"
+	"math"
+)
+
+// segment32 is segment with float32 kernels. The block's rows are copied
+// (and checked, and their squares summed in float64, as gemmConv does) into
+// a row-major float32 block of lda = ⌈d/16⌉·16 columns. The scores are
+// 6-row × 16-class tiles over chunks of gemm32KC features, exactly as
+// mulXWt32 computes them. The residual weights are rounded to float32, row
+// by row (ldr = ⌈K/6⌉·6 classes, zero past K), and the gradient partial,
+// ldr classes × lda features, gets 6-class × 16-feature tiles summed over
+// the block's rows (rowsKernel32, B being the block's rows in place). It
+// returns errRowsOverflow if a score overflows float32 or a residual weight
+// does not fit it (the gradient's sums are checked by the caller).
+func (j *rowsJob) segment32(sg, g int) error {
+	ws, x, rows, f := j.ws, j.x, j.rows, j.f
+	m, d, k, kp, ldc, lda, mp, useAsm := j.m, j.d, j.k, j.kp, j.ldc, j.lda, j.mp, j.useAsm
+	kg := (k + gemm32MR - 1) / gemm32MR
+	ldr := kg * gemm32MR
+	wp, part := ws.wp32, ws.part
+	s := &ws.bufs[g]
+	a := rowsGrow32(&s.a32, mp*lda)
+	c := rowsGrow(&s.c, mp*ldc)
+	norms := rowsGrow(&s.norms, rowsBlock)
+	rr := rowsGrow32(&s.rp32, ldr*rowsBlock)
+	gt := part[sg*j.plen : (sg+1)*j.plen]
+	clear(gt)
+	var pf rowsPrefetcher
+	end := min((sg+1)*rowsSegment, m)
+	for b0 := sg * rowsSegment; b0 < end; b0 += rowsBlock {
+		mb := min(rowsBlock, end-b0)
+		mbp := (mb + gemm32MR - 1) / gemm32MR * gemm32MR
+		fetched := s.pf == b0
+		// Gather and copy, with the squared norms in MulXWt's order.
+		for i := range mb {
+			if !fetched && i+2 < mb {
+				j.prefetchRow(b0 + i + 2)
+			}
+			ri := b0 + i
+			if rows != nil {
+				ri = rows[ri]
+			}
+			src := x.Data[ri*d : ri*d+d]
+			ai := a[i*lda : (i+1)*lda]
+			var ss float64
+			for c0 := 0; c0 < d; c0 += gemm32KC {
+				kc := min(gemm32KC, d-c0)
+				v, ok := rowsConv32(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
+				if !ok {
+					return rowsBadRow(x, ri)
+				}
+				ss += v
+			}
+			clear(ai[d:])
+			norms[i] = math.Sqrt(ss)
+		}
+		clear(a[mb*lda : mbp*lda])
+		s.pf = b0 + rowsBlock
+		pf.start(j, s.pf, kp*d*mbp/gemm32MR+kg*mb*lda/gemm32NR)
+		// Scores: chunks of gemm32KC features outside, each tile's chunk
+		// summed in float32 and added to its float64 score, as mulXWt32.
+		cb := c[:mbp*ldc]
+		clear(cb)
+		for c0 := 0; c0 < d; c0 += gemm32KC {
+			kc := min(gemm32KC, d-c0)
+			for p := range kp {
+				b := wp[p*gemm32NR*d+gemm32NR*c0:]
+				for i := 0; i < mbp; i += gemm32MR {
+					gemm32Kernel(useAsm, kc, a[i*lda+c0:], lda, 1, b, cb[i*ldc+p*gemm32NR:], ldc)
+					pf.tick(kc)
+				}
+			}
+		}
+		for i := range mb {
+			if !gemmFinite64(cb[i*ldc : i*ldc+k]) {
+				return errRowsOverflow
+			}
+		}
+		if err := f(b0, cb[:mb*ldc], ldc, norms[:mb]); err != nil {
+			return err
+		}
+		// R_b rounded to float32, row i at rr[i*ldr:], zero past K.
+		for i := range mb {
+			ci := cb[i*ldc : i*ldc+k]
+			ri := rr[i*ldr : (i+1)*ldr]
+			for l, v := range ci {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return fmt.Errorf("linalg: residual weight (%d, %d) = %v: %w", b0+i, l, v, ErrNonFinite)
+				}
+				if !gemm32Fits(v) {
+					return errRowsOverflow
+				}
+				ri[l] = float32(v)
+			}
+			clear(ri[k:])
+		}
+		// Gradient: 6 classes × 16 features per tile, the block's rows
+		// summed in order in float32, then added to the partial. Feature
+		// panels outside, so that a panel's lines of the block (one per
+		// row) are read from L2 once for all class groups.
+		for f0 := 0; f0 < lda; f0 += gemm32NR {
+			for gi := range kg {
+				rowsKernel32(useAsm, mb, rr[gi*gemm32MR:], 1, ldr, a[f0:], lda, gt[gi*gemm32MR*lda+f0:], lda)
+				pf.tick(mb)
+			}
+		}
+		pf.finish()
+	}
+	return nil
+}
+
+// rowsKernel32Go is gemm32KernelGo with the rows of B ldb floats apart
+// instead of 16:
+//
+//	for i < 6, j < 16: s = float32(0); for r < k: s += float32(a[r*sa+i*ia]·b[r*ldb+j]); c[i*ldc+j] += float64(s)
+//
+// each product and sum rounded to float32, not fused, as in the AVX2
+// version.
+func rowsKernel32Go(k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
+	_ = a[(k-1)*sa+(gemm32MR-1)*ia]
+	b = b[:(k-1)*ldb+gemm32NR]
+	_ = c[(gemm32MR-1)*ldc+gemm32NR-1]
+	for i := 0; i < gemm32MR; i += 2 {
+		for j := 0; j < gemm32NR; j += 4 {
+			var s00, s01, s02, s03, s10, s11, s12, s13 float32
+			ai := i * ia
+			for r := range k {
+				a0, a1 := a[ai], a[ai+ia]
+				ai += sa
+				br := b[ldb*r+j : ldb*r+j+4 : ldb*r+j+4]
+				s00 += float32(a0 * br[0])
+				s01 += float32(a0 * br[1])
+				s02 += float32(a0 * br[2])
+				s03 += float32(a0 * br[3])
+				s10 += float32(a1 * br[0])
+				s11 += float32(a1 * br[1])
+				s12 += float32(a1 * br[2])
+				s13 += float32(a1 * br[3])
+			}
+			c0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
+			c0[0] += float64(s00)
+			c0[1] += float64(s01)
+			c0[2] += float64(s02)
+			c0[3] += float64(s03)
+			c1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
+			c1[0] += float64(s10)
+			c1[1] += float64(s11)
+			c1[2] += float64(s12)
+			c1[3] += float64(s13)
+		}
+	}
+}
