@@ -17,12 +17,14 @@ import (
 // BenchmarkDPSGDEpoch times one epoch of DP-SGD — Poisson sampling with
 // expected batch 256, n/256 steps, one-vs-all sigmoid with the paper's fixed
 // bias, clip norm 1, noise multiplier 1, plain SGD update — at the MNIST
-// shape. method=identity and method=materialised run the same loop (same
-// batches, same noise) and differ only in the clipped gradient sum:
+// shape. The methods identity, identity64 and materialised run the same loop
+// (same batches, same noise) and differ only in the clipped gradient sum:
 //
 //   - identity: losses.EvalClipSum on the sampled row indices — the norm
 //     identity ‖r_i x_iᵀ‖ = ‖r_i‖‖x_i‖, fused with the two GEMMs, each
-//     sampled row read from the data set once;
+//     sampled row read from the data set once — in linalg.Float32, the
+//     precision optim.SGD uses by default;
+//   - identity64: the same in linalg.Float64 (exact products);
 //   - materialised, the baseline: the sampled rows gathered into a
 //     block, losses Eval on it, then per-example gradients materialised, their
 //     norms, and the clipped sum (the materialiser of BenchmarkPerExample).
@@ -36,9 +38,12 @@ func BenchmarkDPSGDEpoch(b *testing.B) {
 		x, labels := problem(s.n, s.d, s.k)
 		steps := s.n / batchSize
 		name := fmt.Sprintf("%s/n=%d/d=%d/K=%d/B=%d/steps=%d", s.name, s.n, s.d, s.k, batchSize, steps)
-		for _, method := range []string{"identity", "materialised"} {
+		for _, method := range []string{"identity", "identity64", "materialised"} {
 			b.Run("method="+method+"/"+name, func(b *testing.B) {
 				e := newEpoch(x, labels, s.k, batchSize, method == "materialised")
+				if method == "identity" {
+					e.batch.Precision = linalg.Float32
+				}
 				t := startTimer()
 				for b.Loop() {
 					if err := e.run(steps); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // fusedMaxScratch bounds the scratch of the fused path of EvalClipSum
 // (linalg.ScoreGradScratch, in float64s): 2²⁰ float64s, 8 MiB, which admits a
-// selection of up to about 8 500 rows at d = 784, K = 10 and 800 rows at
+// selection of up to about 5 200 rows at d = 784, K = 10 and 700 rows at
 // d = 768, K = 100. Larger selections go through Eval and ClipSum, whose
 // scratch does not grow with the rows.
 const fusedMaxScratch = 1 << 20
@@ -73,14 +73,16 @@ func rowFunc(loss Loss, bias []float64) (f rowLoss, offset, alpha float64, ok bo
 // For Softmax, Sigmoid and Squared, when the scratch it needs is at most 8
 // MiB (linalg.ScoreGradScratch: a minibatch of up to a few thousand rows for
 // K·d ≈ 10⁴), the step is fused (linalg.ScoreGradRows): each selected row is
-// read and converted once, and its scores, residuals, gradient norm, clip
-// factor and contribution to the gradient are computed while it is in cache.
-// Everything in dst is then bit-identical to Eval's on the gathered rows
+// read once, and its scores, residuals, gradient norm, clip factor and
+// contribution to the gradient are computed while it is in cache, in the
+// precision dst.Precision (linalg.ScoreGradRowsPrecision). Everything in dst
+// is then bit-identical to Eval's on the gathered rows in the same precision
 // (when no BLAS is installed with linalg.UseOpenBLAS); gradW differs from
 // ClipSum's by rounding only (its sums are grouped by 32 and 64 rows instead
-// of 256), and gradB is bit-identical. Other losses and larger selections
-// are gathered and go through Eval and ClipSum. Either way the result does
-// not depend on workers.
+// of 256: with linalg.Float32, float32 sums over at most 32 rows, an error of
+// at most about 2·10⁻⁶ of Σ_j |c_j r_jl x_jf|), and gradB is bit-identical.
+// Other losses and larger selections are gathered and go through Eval and
+// ClipSum. Either way the result does not depend on workers.
 //
 // Errors are those of Eval and ClipSum, plus an error wrapping
 // linalg.ErrShape for a selected index out of range and linalg.ErrEmpty for
@@ -181,7 +183,7 @@ func evalClipSumFused(dst *Batch, f rowLoss, offset, alpha float64, x *linalg.Ma
 	}
 	dst.fused = fusedArgs{f: f, offset: offset, alpha: alpha, rows: rows, labels: labels, bias: bias, clip: clip, k: k,
 		r: rr, c: cr, losses: losses}
-	err := linalg.ScoreGradRows(gradW, x, rows, w, dst.rowsFunc, &dst.work, workers)
+	err := linalg.ScoreGradRowsPrecision(gradW, x, rows, w, dst.rowsFunc, &dst.work, workers, dst.Precision)
 	dst.fused = fusedArgs{}
 	if err != nil {
 		return fmt.Errorf("losses: %w", err)

@@ -34,8 +34,14 @@ func runEvalClipSum(t *testing.T, l Loss, p problem, rows []int, clip float64, w
 }
 
 // gatherEval is the reference: the selected rows gathered into a block,
-// Eval, then ClipSum.
+// Eval, then ClipSum, in Float64.
 func gatherEval(t *testing.T, l Loss, p problem, rows []int, clip float64) evalClipSumOut {
+	t.Helper()
+	return gatherEvalPrecision(t, l, p, rows, clip, linalg.Float64)
+}
+
+// gatherEvalPrecision is gatherEval in precision prec.
+func gatherEvalPrecision(t *testing.T, l Loss, p problem, rows []int, clip float64, prec linalg.Precision) evalClipSumOut {
 	t.Helper()
 	_, d := p.w.Dims()
 	xb := linalg.NewMatrix32(len(rows), d)
@@ -44,7 +50,7 @@ func gatherEval(t *testing.T, l Loss, p problem, rows []int, clip float64) evalC
 		copy(xb.Row(j), p.x.Row(i))
 		yb[j] = p.labels[i]
 	}
-	var b Batch
+	b := Batch{Precision: prec}
 	require.NoError(t, l.Eval(&b, xb, yb, p.w, p.bias, 2))
 	o := evalClipSumOut{g: &mat.Dense{}, loss: b.Loss, r: mat.DenseCopyOf(b.R), c: mat.DenseCopyOf(b.Curvature),
 		norms: append([]float64(nil), b.Norms...), xnorms: append([]float64(nil), b.XNorms...)}
@@ -67,9 +73,10 @@ func randomRows(seed uint64, m, n int) []int {
 }
 
 // TestEvalClipSumFusedMatchesGeneral compares the fused path with gathering
-// the rows and calling Eval and ClipSum, for every loss, with K below and
-// above one 12-class panel, d not a multiple of 4 and selections that end
-// inside a 4-row tile, a 32-row block and a 64-row segment.
+// the rows and calling Eval and ClipSum in the same precision, for every
+// loss and both precisions, with K below and above one 12-class (Float64)
+// and 16-class (Float32) panel, d not a multiple of 4 or 6 and selections
+// that end inside a tile, a 32-row block and a 64-row segment.
 func TestEvalClipSumFusedMatchesGeneral(t *testing.T) {
 	shapes := []struct{ n, d, k, m int }{
 		{50, 13, 3, 1},
@@ -77,32 +84,41 @@ func TestEvalClipSumFusedMatchesGeneral(t *testing.T) {
 		{200, 270, 14, 70},
 		{400, 16, 27, 129},
 	}
-	for _, tc := range lossCases {
-		for _, s := range shapes {
-			t.Run(tc.name, func(t *testing.T) {
-				p := newProblem(t, 21, s.n, s.d, s.k, 0.3/math.Sqrt(float64(s.d)), tc.bias)
-				rows := randomRows(uint64(s.m), s.m, s.n)
-				var probe Batch
-				require.NoError(t, tc.loss.Eval(&probe, p.x, p.labels, p.w, p.bias, 1))
-				clip := median(probe.Norms) // about half the examples are clipped
-				want := gatherEval(t, tc.loss, p, rows, clip)
-				var b Batch
-				got := runEvalClipSum(t, tc.loss, p, rows, clip, 1, &b)
-				// Everything before the gradient GEMM is computed by the same
-				// operations in the same order as Eval: bit for bit.
-				require.Equal(t, want.loss, got.loss, "loss")
-				require.True(t, mat.Equal(want.r, got.r), "R")
-				require.True(t, mat.Equal(want.c, got.c), "Curvature")
-				require.Equal(t, want.norms, got.norms, "Norms")
-				require.Equal(t, want.xnorms, got.xnorms, "XNorms")
-				require.Equal(t, want.factors, got.factors, "Factors")
-				require.Equal(t, want.gradB, got.gradB, "bias gradient")
-				// The gradient sums the same m products, grouped by 32 and 64
-				// rows instead of 256: each entry's rounding is ≲ m·2⁻⁵³ of
-				// Σ|c_j r_jl x_jf| ≤ m·clip·max|x|; 1e-13·that allows ×100.
-				tol := 1e-13 * float64(s.m) * clip * maxAbs32(p.x.Data)
-				require.True(t, mat.EqualApprox(want.g, got.g, tol), "gradient differs by more than %g", tol)
-			})
+	for _, prec := range []linalg.Precision{linalg.Float64, linalg.Float32} {
+		for _, tc := range lossCases {
+			for _, s := range shapes {
+				t.Run(fmt.Sprintf("%v/%s/d=%d/K=%d/m=%d", prec, tc.name, s.d, s.k, s.m), func(t *testing.T) {
+					p := newProblem(t, 21, s.n, s.d, s.k, 0.3/math.Sqrt(float64(s.d)), tc.bias)
+					rows := randomRows(uint64(s.m), s.m, s.n)
+					var probe Batch
+					require.NoError(t, tc.loss.Eval(&probe, p.x, p.labels, p.w, p.bias, 1))
+					clip := median(probe.Norms) // about half the examples are clipped
+					want := gatherEvalPrecision(t, tc.loss, p, rows, clip, prec)
+					b := Batch{Precision: prec}
+					got := runEvalClipSum(t, tc.loss, p, rows, clip, 1, &b)
+					// Everything before the gradient GEMM is computed by the
+					// same operations in the same order as Eval: bit for bit.
+					require.Equal(t, want.loss, got.loss, "loss")
+					require.True(t, mat.Equal(want.r, got.r), "R")
+					require.True(t, mat.Equal(want.c, got.c), "Curvature")
+					require.Equal(t, want.norms, got.norms, "Norms")
+					require.Equal(t, want.xnorms, got.xnorms, "XNorms")
+					require.Equal(t, want.factors, got.factors, "Factors")
+					require.Equal(t, want.gradB, got.gradB, "bias gradient")
+					// The gradient sums the same m products, grouped by 32
+					// and 64 rows instead of 256, and Σ_j |c_j r_jl x_jf| ≤
+					// Σ_j ‖c_j g_j‖ ≤ m·clip. Float64: each entry's rounding
+					// is ≲ m·2⁻⁵³ of that; 1e-13·m·clip·max|x| allows ×100.
+					// Float32: ClipSum's is at most 258·2⁻²⁴ of it (256-row
+					// blocks), the fused path's 34·2⁻²⁴ (32-row blocks): the
+					// tolerance is their sum, 292·2⁻²⁴·m·clip.
+					tol := 1e-13 * float64(s.m) * clip * maxAbs32(p.x.Data)
+					if prec == linalg.Float32 {
+						tol = 292 * 0x1p-24 * float64(s.m) * clip
+					}
+					require.True(t, mat.EqualApprox(want.g, got.g, tol), "gradient differs by more than %g", tol)
+				})
+			}
 		}
 	}
 }
@@ -126,20 +142,23 @@ func maxAbs32(x []float32) float64 {
 }
 
 // TestEvalClipSumWorkersBitIdentical: the fused path spreads 64-row segments
-// over the workers; every output is the same bits for any count.
+// over the workers; every output is the same bits for any count, in both
+// precisions.
 func TestEvalClipSumWorkersBitIdentical(t *testing.T) {
 	const n, d, k, m = 1000, 45, 11, 333
-	for _, tc := range lossCases {
-		t.Run(tc.name, func(t *testing.T) {
-			p := newProblem(t, 22, n, d, k, 0.05, tc.bias)
-			rows := randomRows(3, m, n)
-			var b Batch
-			ref := runEvalClipSum(t, tc.loss, p, rows, 0.5, 1, &b)
-			for _, workers := range []int{2, 3, 7, 0} {
-				got := runEvalClipSum(t, tc.loss, p, rows, 0.5, workers, &b)
-				require.Equal(t, ref, got, "workers=%d", workers)
-			}
-		})
+	for _, prec := range []linalg.Precision{linalg.Float64, linalg.Float32} {
+		for _, tc := range lossCases {
+			t.Run(fmt.Sprintf("%v/%s", prec, tc.name), func(t *testing.T) {
+				p := newProblem(t, 22, n, d, k, 0.05, tc.bias)
+				rows := randomRows(3, m, n)
+				b := Batch{Precision: prec}
+				ref := runEvalClipSum(t, tc.loss, p, rows, 0.5, 1, &b)
+				for _, workers := range []int{2, 3, 7, 0} {
+					got := runEvalClipSum(t, tc.loss, p, rows, 0.5, workers, &b)
+					require.Equal(t, ref, got, "workers=%d", workers)
+				}
+			})
+		}
 	}
 }
 
@@ -187,28 +206,31 @@ func TestEvalClipSumGeneralPath(t *testing.T) {
 }
 
 // TestEvalClipSumReuse: a Batch kept across steps of changing batch sizes
-// gives what a fresh one gives, and a repeated step allocates nothing.
+// gives what a fresh one gives, and a repeated step allocates nothing, in
+// both precisions.
 func TestEvalClipSumReuse(t *testing.T) {
 	p := newProblem(t, 26, 2000, 64, 10, 0.05, false)
 	var loss Loss = Sigmoid{FixedBias: PaperFixedBias} // boxed once, as a solver holds it
-	var b Batch
-	for step, m := range []int{260, 240, 300, 255} {
-		rows := randomRows(uint64(step), m, 2000)
-		got := runEvalClipSum(t, loss, p, rows, 1, 2, &b)
-		var fresh Batch
-		want := runEvalClipSum(t, loss, p, rows, 1, 2, &fresh)
-		require.Equal(t, want, got, "step %d", step)
-	}
-	rows := randomRows(9, 256, 2000)
-	g := mat.NewDense(10, 64, nil)
-	require.NoError(t, EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1))
-	allocs := testing.AllocsPerRun(10, func() {
-		if err := EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1); err != nil {
-			t.Fatal(err)
+	for _, prec := range []linalg.Precision{linalg.Float64, linalg.Float32} {
+		b := Batch{Precision: prec}
+		for step, m := range []int{260, 240, 300, 255} {
+			rows := randomRows(uint64(step), m, 2000)
+			got := runEvalClipSum(t, loss, p, rows, 1, 2, &b)
+			fresh := Batch{Precision: prec}
+			want := runEvalClipSum(t, loss, p, rows, 1, 2, &fresh)
+			require.Equal(t, want, got, "%v: step %d", prec, step)
 		}
-	})
-	if allocs > 0 {
-		t.Errorf("a repeated single-worker step allocates %v times, want 0", allocs)
+		rows := randomRows(9, 256, 2000)
+		g := mat.NewDense(10, 64, nil)
+		require.NoError(t, EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1))
+		allocs := testing.AllocsPerRun(10, func() {
+			if err := EvalClipSum(&b, loss, p.x, p.labels, rows, p.w, nil, 1, g, nil, 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 0 {
+			t.Errorf("%v: a repeated single-worker step allocates %v times, want 0", prec, allocs)
+		}
 	}
 }
 
