@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/dpopt/dpopt/accountant"
@@ -28,6 +29,13 @@ import (
 //   - materialised, the baseline: the sampled rows gathered into a
 //     block, losses Eval on it, then per-example gradients materialised, their
 //     norms, and the clipped sum (the materialiser of BenchmarkPerExample).
+//
+// The identity methods draw each step's noise, and the next step's sample,
+// on a helper goroutine while the step's gradient is computed, as optim.SGD
+// does with two or more workers: the same draws from the same source in the
+// same order (the randomness does not depend on the data), so the batches
+// and the noise are the materialised loop's. The materialised loop draws
+// them in turn, as before.
 //
 // method=solver is optim.SGD itself with RDP accounting (its default PLD
 // calibration and report cost seconds that do not depend on the gradient
@@ -84,6 +92,8 @@ type epoch struct {
 	grad   *mat.Dense
 	noise  []float64
 	idx    []int
+	next   []int            // identity: the next step's sample
+	serial bool             // identity: draw in turn, as the materialised loop (for TestEpochAhead)
 	xb     *linalg.Matrix32 // materialised: the gathered rows
 	yb     []int
 	batch  losses.Batch
@@ -101,6 +111,9 @@ func newEpoch(x *linalg.Matrix32, labels []int, k, bs int, materialise bool) *ep
 
 // run does steps DP-SGD steps from W = 0 with a fresh seeded source.
 func (e *epoch) run(steps int) error {
+	if e.m == nil && !e.serial {
+		return e.runAhead(steps)
+	}
 	const z, clip = 1.0, 1.0
 	src := dp.NewSeededSource(1)
 	n, d := e.x.Rows, e.x.Cols
@@ -152,4 +165,76 @@ func (e *epoch) run(steps int) error {
 		}
 	}
 	return nil
+}
+
+// runAhead is run for the norm identity, with each step's noise and the next
+// step's sample drawn on a helper goroutine during the step's gradient: the
+// same draws in the same order as run's.
+func (e *epoch) runAhead(steps int) error {
+	const z, clip = 1.0, 1.0
+	src := dp.NewSeededSource(1)
+	n := e.x.Rows
+	e.w.Zero()
+	q := float64(e.bs) / float64(n)
+	logq := math.Log1p(-q)
+	eta := 1.0 / float64(e.bs)
+	sample := func(idx []int) []int {
+		idx = idx[:0]
+		for i := -1; ; {
+			u := (float64(src.Uint64()>>11) + 0.5) * 0x1p-53
+			i += 1 + int(math.Log(u)/logq)
+			if i >= n || i < 0 {
+				return idx
+			}
+			idx = append(idx, i)
+		}
+	}
+	e.idx = sample(e.idx)
+	var helper sync.WaitGroup
+	for t := range steps {
+		helper.Go(func() {
+			src.Normal(e.noise)
+			if t+1 < steps {
+				e.next = sample(e.next)
+			}
+		})
+		var err error
+		if len(e.idx) == 0 {
+			e.grad.Zero()
+		} else {
+			err = losses.EvalClipSum(&e.batch, e.loss, e.x, e.labels, e.idx, e.w, nil, clip, e.grad, nil, 0)
+		}
+		helper.Wait()
+		if err != nil {
+			return err
+		}
+		sum := e.grad.RawMatrix().Data
+		w := e.w.RawMatrix().Data
+		for j, v := range e.noise {
+			w[j] -= eta * (sum[j] + z*clip*v)
+		}
+		e.idx, e.next = e.next, e.idx
+	}
+	return nil
+}
+
+// TestEpochAhead: the identity loop with its randomness drawn ahead on a
+// helper gives the model of the same loop drawing it in turn, bit for bit.
+func TestEpochAhead(t *testing.T) {
+	x, labels := problem(3000, 50, 10)
+	a := newEpoch(x, labels, 10, 64, false)
+	b := newEpoch(x, labels, 10, 64, false)
+	b.serial = true
+	if err := a.run(40); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.run(40); err != nil {
+		t.Fatal(err)
+	}
+	if !mat.Equal(a.w, b.w) {
+		t.Error("drawing ahead changes the model")
+	}
+	if mat.Norm(a.w, 2) == 0 {
+		t.Error("zero model")
+	}
 }

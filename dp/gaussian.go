@@ -28,6 +28,64 @@ func AddGaussian(dst []float64, sigma float64, src Source) error {
 	return addGaussian(dst, sigma, src)
 }
 
+// DrawNormals fills z with the N(0, 1) draws that AddGaussian(dst, sigma,
+// src) adds, times sigma, to a dst of len(z) when src is not a
+// GaussianAdder: the same calls of src.Normal in the same order, leaving src
+// in the same state. With AddNormals it splits AddGaussian in two, so that a
+// solver can draw the noise of a release before, or while, it computes the
+// statistic, which the noise does not depend on:
+//
+//	DrawNormals(z, src) then AddNormals(dst, sigma, z)
+//
+// adds to dst exactly what AddGaussian(dst, sigma, src) adds, bit for bit,
+// and the mechanism, its privacy and its randomness are AddGaussian's.
+//
+// A GaussianAdder (the Sources of NewSecureSource and Harden) adds hardened
+// noise on a grid to dst's values rounded to it; that noise cannot be drawn
+// apart from the values. DrawNormals returns a *ParamError for one, and an
+// error wrapping ErrNilSource for a nil src; z is then unchanged.
+func DrawNormals(z []float64, src Source) error {
+	if src == nil {
+		return fmt.Errorf("dp: normal draws: %w", ErrNilSource)
+	}
+	if _, ok := src.(GaussianAdder); ok {
+		return paramError("src", 0, "a GaussianAdder's hardened noise cannot be drawn apart from the values it is added to; use AddGaussian")
+	}
+	if p, ok := src.(*plain); ok { // addGaussianPlain's draws: NormFloat64 in order
+		p.Normal(z)
+		return nil
+	}
+	for len(z) > 0 { // addGaussianPlain's calls: chunks of at most 4096
+		n := min(len(z), addGaussianChunk)
+		src.Normal(z[:n])
+		z = z[n:]
+	}
+	return nil
+}
+
+// AddNormals adds sigma·z[i] to dst[i], for z drawn by DrawNormals: the
+// second half of AddGaussian (see DrawNormals). sigma is a standard
+// deviation. It returns a *ParamError if sigma is not positive and finite,
+// and an error wrapping linalg.ErrShape if len(z) ≠ len(dst), or
+// linalg.ErrNonFinite if dst holds a NaN or ±Inf; dst is then unchanged.
+func AddNormals(dst []float64, sigma float64, z []float64) error {
+	if len(z) != len(dst) {
+		return fmt.Errorf("dp: %d normal draws for %d values: %w", len(z), len(dst), linalg.ErrShape)
+	}
+	if err := checkPositive("Sigma", sigma); err != nil {
+		return err
+	}
+	for i, x := range dst {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("dp: gaussian noise: element %d = %v: %w", i, x, linalg.ErrNonFinite)
+		}
+	}
+	for i, v := range z {
+		dst[i] += sigma * v
+	}
+	return nil
+}
+
 // addGaussian dispatches checked arguments to the Source's own adder or to the
 // plain path.
 func addGaussian(dst []float64, sigma float64, src Source) error {

@@ -2,6 +2,7 @@ package dp_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 
@@ -379,6 +380,12 @@ func TestNoiseErrors(t *testing.T) {
 		}, isParam("Sensitivity")},
 		{"dense mechanism", func([]float64) error { return dp.Gaussian{Sensitivity: 1}.AddDense(mat.NewDense(2, 2, nil), src) }, isParam("NoiseMultiplier")},
 		{"normal dense nil source", func([]float64) error { return dp.NormalDense(mat.NewDense(2, 2, nil), nil) }, is(dp.ErrNilSource)},
+		{"draw nil source", func(x []float64) error { return dp.DrawNormals(x, nil) }, is(dp.ErrNilSource)},
+		{"draw secure source", func(x []float64) error { return dp.DrawNormals(x, dp.NewSecureSource()) }, isParam("src")},
+		{"draw hardened source", func(x []float64) error { return dp.DrawNormals(x, dp.Harden(src)) }, isParam("src")},
+		{"add draws length", func(x []float64) error { return dp.AddNormals(x, 1, zeros(2)) }, is(linalg.ErrShape)},
+		{"add draws sigma 0", func(x []float64) error { return dp.AddNormals(x, 0, zeros(3)) }, isParam("Sigma")},
+		{"add draws NaN data", func(x []float64) error { x[1] = nan; return dp.AddNormals(x, 1, zeros(3)) }, is(linalg.ErrNonFinite)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -403,5 +410,58 @@ func TestNormalDense(t *testing.T) {
 	dp.NewSeededSource(5).Normal(want)
 	if !mat.Equal(m, mat.NewDense(3, 4, want)) {
 		t.Errorf("NormalDense = %v, want the source's first 12 normals %v", m.RawMatrix().Data, want)
+	}
+}
+
+// callsSource records the length of each Normal call it serves.
+type callsSource struct {
+	dp.Source
+	calls []int
+}
+
+func (c *callsSource) Normal(dst []float64) {
+	c.calls = append(c.calls, len(dst))
+	c.Source.Normal(dst)
+}
+
+// TestDrawNormals: DrawNormals then AddNormals adds what AddGaussian adds,
+// bit for bit, through the same calls of the Source, and leaves it in the
+// same state — for the seeded source and for a Source of another type,
+// below and above AddGaussian's 4096-draw chunks.
+func TestDrawNormals(t *testing.T) {
+	for _, n := range []int{1, 4096, 7850, 10000} {
+		for _, wrap := range []bool{false, true} {
+			t.Run(fmt.Sprintf("n=%d/wrapped=%v", n, wrap), func(t *testing.T) {
+				mk := func() (dp.Source, *callsSource) {
+					if !wrap {
+						return dp.NewSeededSource(9), nil
+					}
+					c := &callsSource{Source: dp.NewSeededSource(9)}
+					return c, c
+				}
+				srcA, callsA := mk()
+				srcB, callsB := mk()
+				want, got := zeros(n), zeros(n)
+				for i := range want {
+					want[i] = float64(i%17) - 8.5
+					got[i] = want[i]
+				}
+				require.NoError(t, dp.AddGaussian(want, 2.5, srcA))
+				z := zeros(n)
+				require.NoError(t, dp.DrawNormals(z, srcB))
+				require.NoError(t, dp.AddNormals(got, 2.5, z))
+				for i := range want {
+					if math.Float64bits(want[i]) != math.Float64bits(got[i]) {
+						t.Fatalf("element %d: got %v, want AddGaussian's %v", i, got[i], want[i])
+					}
+				}
+				if wrap {
+					require.Equal(t, callsA.calls, callsB.calls, "Normal calls")
+				}
+				if a, b := srcA.Uint64(), srcB.Uint64(); a != b {
+					t.Errorf("next word %#x, want %#x: the source was left in another state", b, a)
+				}
+			})
+		}
 	}
 }

@@ -93,6 +93,10 @@ func (p *plain) Normal(dst []float64) {
 	}
 }
 
+// addGaussianChunk is the most normal draws addGaussianPlain asks of a
+// Source's Normal at a time (DrawNormals makes the same calls).
+const addGaussianChunk = 4096
+
 // addGaussian is the plain Gaussian addition: dst[i] += sigma·z_i. It is used
 // for Sources that are not GaussianAdders; the inputs are already checked.
 func addGaussianPlain(dst []float64, sigma float64, src Source) {
@@ -102,7 +106,7 @@ func addGaussianPlain(dst []float64, sigma float64, src Source) {
 		}
 		return
 	}
-	buf := make([]float64, min(len(dst), 4096))
+	buf := make([]float64, min(len(dst), addGaussianChunk))
 	for len(dst) > 0 {
 		n := min(len(dst), len(buf))
 		src.Normal(buf[:n])

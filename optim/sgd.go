@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/floats"
@@ -306,13 +308,39 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	inv := 1 / float64(s.BatchSize)
 
 	var (
-		batch  losses.Batch
-		sample sampler
-		rows   []int // nil: every example (full batch)
+		batch   losses.Batch
+		samples [2]sampler // the current step's and the next one's
+		rows    []int      // nil: every example (full batch)
 	)
 	batch.Precision = precision(s.Float64)
 	if !full {
-		sample = newSampler(n, r.kinds[0].rate)
+		samples[0] = newSampler(n, r.kinds[0].rate)
+		samples[1] = newSampler(n, r.kinds[0].rate)
+	}
+	// The step's randomness — its noise, then the next step's sample — does
+	// not depend on the data, so with two or more workers a helper goroutine
+	// draws it while the step's gradient is computed: the same draws from
+	// the same Source in the same order (dp.DrawNormals, dp.AddNormals), so
+	// the run is the same bits as drawing them after the gradient. A Source
+	// that adds hardened noise itself (dp.GaussianAdder) is drawn from in
+	// order after each gradient instead.
+	_, hardened := r.src.(dp.GaussianAdder)
+	workers := s.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	split := r.private && !hardened
+	ahead := workers > 1 && (split || !full) && !(r.private && hardened)
+	var draws []float64 // the current step's N(0, 1) draws (split)
+	if split {
+		draws = make([]float64, size)
+	}
+	var (
+		helper  sync.WaitGroup
+		drawErr error
+	)
+	if !full {
+		rows = samples[0].draw(src)
 	}
 	steps := make([]Step, s.Steps)
 	prog := progressFrom(ctx)
@@ -323,25 +351,58 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		}
 		m := n
 		if !full {
-			rows = sample.draw(src)
 			m = len(rows)
 		}
+		var next []int // the next step's sample, drawn after this step's noise
+		draw := func() {
+			if split {
+				drawErr = dp.DrawNormals(draws, r.src)
+			}
+			if !full && t+1 < s.Steps {
+				next = samples[(t+1)%2].draw(src)
+			}
+		}
+		if ahead {
+			helper.Go(draw)
+		}
+		var err error
 		if m > 0 {
 			// The sampled rows are read in place (no gathered copy); small
 			// batches take the fused path of EvalClipSum.
-			if err := losses.EvalClipSum(&batch, loss, d.X, d.Labels, rows, w, bias, s.GradClipNorm, gradW, gradB, s.Workers); err != nil {
-				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+			err = losses.EvalClipSum(&batch, loss, d.X, d.Labels, rows, w, bias, s.GradClipNorm, gradW, gradB, s.Workers)
+			if err == nil {
+				steps[t].Loss = batch.Loss / float64(m)
 			}
-			steps[t].Loss = batch.Loss / float64(m)
 		} else {
 			clear(grad)
 		}
+		if ahead {
+			helper.Wait()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
+		}
 		steps[t].Batch = m
-		if r.private {
+		switch {
+		case split:
+			if !ahead {
+				draw()
+			}
+			if drawErr == nil {
+				drawErr = dp.AddNormals(grad, sigma, draws)
+			}
+			if drawErr != nil {
+				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, drawErr)
+			}
+		case r.private:
 			if err := dp.AddGaussian(grad, sigma, r.src); err != nil {
 				return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
 			}
+			draw()
+		case !ahead:
+			draw()
 		}
+		rows = next
 		floats.Scale(inv, grad)
 		if s.L2 > 0 {
 			floats.AddScaled(grad[:k*dim], s.L2, params[:k*dim])

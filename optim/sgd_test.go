@@ -381,33 +381,53 @@ func fmtEps(e float64) string {
 	return "private"
 }
 
+// wrappedSource is a Source of a type dp does not know, so that its normal
+// draws go through its Normal method.
+type wrappedSource struct{ dp.Source }
+
 // TestSGDReproducible: same seed ⇒ bit-identical model and per-step report
-// for Workers 1 and 2; another seed ⇒ another model.
+// for Workers 1, 2 and 3 — with one worker the step's randomness is drawn
+// after its gradient, with more a helper draws it during the gradient —
+// for the seeded source, a Source of another type, a hardened one (whose
+// noise is always drawn after the gradient) and a non-private run; another
+// seed ⇒ another model.
 func TestSGDReproducible(t *testing.T) {
 	data := sgdProblem(300, 8, 3, 5)
 	priv := optim.Privacy{Epsilon: 2, Delta: 1e-5, Accountant: accountant.RDP{}}
+	sources := map[string]func(seed uint64) dp.Source{
+		"seeded":   dp.NewSeededSource,
+		"wrapped":  func(seed uint64) dp.Source { return wrappedSource{dp.NewSeededSource(seed)} },
+		"hardened": func(seed uint64) dp.Source { return dp.Harden(dp.NewSeededSource(seed)) },
+	}
 	for _, batch := range []int{30, 300} {
-		t.Run(map[int]string{30: "poisson", 300: "full"}[batch], func(t *testing.T) {
-			run := func(workers int, seed uint64) *optim.Result {
-				s := &optim.SGD{Privacy: priv, Steps: 20, BatchSize: batch, GradClipNorm: 0.5, Workers: workers,
-					Optimizer: optim.Adam{}, TrainBias: true}
-				res, err := s.Solve(context.Background(), data, nil, dp.NewSeededSource(seed))
-				require.NoError(t, err)
-				return res
+		for name, source := range sources {
+			for _, p := range []optim.Privacy{priv, sgdNonPrivate} {
+				t.Run(fmt.Sprintf("%s/%s/%s", map[int]string{30: "poisson", 300: "full"}[batch], name, fmtEps(p.Epsilon)), func(t *testing.T) {
+					run := func(workers int, seed uint64) *optim.Result {
+						s := &optim.SGD{Privacy: p, Steps: 20, BatchSize: batch, GradClipNorm: 0.5, Workers: workers,
+							Optimizer: optim.Adam{}, TrainBias: true}
+						res, err := s.Solve(context.Background(), data, nil, source(seed))
+						require.NoError(t, err)
+						return res
+					}
+					a := run(1, 11)
+					for _, workers := range []int{2, 3} {
+						b := run(workers, 11)
+						if !floats.Same(sgdFlat(a.Model), sgdFlat(b.Model)) {
+							t.Errorf("Workers 1 and %d give different models for the same seed", workers)
+						}
+						for i := range a.Report.Steps {
+							if a.Report.Steps[i] != b.Report.Steps[i] {
+								t.Errorf("Workers %d: step %d: %+v vs %+v", workers, i, a.Report.Steps[i], b.Report.Steps[i])
+							}
+						}
+					}
+					if c := run(2, 12); (p.Epsilon != sgdNonPrivate.Epsilon || batch < 300) && floats.Equal(sgdFlat(a.Model), sgdFlat(c.Model)) {
+						t.Error("seeds 11 and 12 give the same model")
+					}
+				})
 			}
-			a, b, c := run(1, 11), run(2, 11), run(2, 12)
-			if !floats.Same(sgdFlat(a.Model), sgdFlat(b.Model)) {
-				t.Error("Workers 1 and 2 give different models for the same seed")
-			}
-			for i := range a.Report.Steps {
-				if a.Report.Steps[i] != b.Report.Steps[i] {
-					t.Errorf("step %d: %+v vs %+v", i, a.Report.Steps[i], b.Report.Steps[i])
-				}
-			}
-			if floats.Equal(sgdFlat(a.Model), sgdFlat(c.Model)) {
-				t.Error("seeds 11 and 12 give the same model")
-			}
-		})
+		}
 	}
 }
 
