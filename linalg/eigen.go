@@ -110,7 +110,7 @@ func eigenSym(a *mat.SymDense, workers int, useAsm bool) (values, v []float64, e
 	_, e := math.Frexp(amax)
 	scale := math.Ldexp(1, -e) // a power of two: exact but below 2⁻¹⁰²²
 	if lp := activeLAPACK(d); lp != nil {
-		return eigenSymLAPACK(lp, raw, scale, e)
+		return eigenSymLAPACK(lp, raw, scale, e, values, v)
 	}
 	w := make([]float64, max(d*d, rotPanelsLen(d))) // lower triangle of the scaled a, then the panels
 	for j := range d {

@@ -54,8 +54,9 @@ func float64BLASInstalled() bool {
 // scaled by the power of two scale = 2^−e as eigenSym scales it, so that
 // Dsyevd sees entries of order 1 and the eigenvalues are unscaled exactly.
 // The eigenvectors come back as columns (Fortran) and are transposed to
-// eigenSym's row-major layout.
-func eigenSymLAPACK(lp *lapackBackend, raw blas64.Symmetric, scale float64, e int) (values, v []float64, err error) {
+// eigenSym's row-major layout. values (d) and v (d×d) are filled and
+// returned.
+func eigenSymLAPACK(lp *lapackBackend, raw blas64.Symmetric, scale float64, e int, values, v []float64) ([]float64, []float64, error) {
 	d := raw.N
 	z := make([]float64, d*d)
 	for i := range d {
@@ -64,7 +65,6 @@ func eigenSymLAPACK(lp *lapackBackend, raw blas64.Symmetric, scale float64, e in
 			row[j] = x * scale
 		}
 	}
-	values = make([]float64, d)
 	if info := lp.dsyevd(d, z, d, values); info != 0 {
 		return nil, nil, fmt.Errorf("linalg: symmetric eigendecomposition of a %d×%[1]d matrix: LAPACK Dsyevd info %d: %w", d, info, ErrNotConverged)
 	}
@@ -79,7 +79,6 @@ func eigenSymLAPACK(lp *lapackBackend, raw blas64.Symmetric, scale float64, e in
 			return nil, nil, fmt.Errorf("linalg: symmetric eigendecomposition of a %d×%[1]d matrix: LAPACK Dsyevd returned eigenvalue %d = %v out of order: %w", d, j, values[j], ErrNotConverged)
 		}
 	}
-	v = make([]float64, d*d)
 	const tile = 32
 	bad := false
 	for i0 := 0; i0 < d; i0 += tile {
