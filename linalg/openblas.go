@@ -52,8 +52,13 @@ import (
 // float64. Idle OpenBLAS threads spin for a while after each call, which
 // costs CPU while Go code runs between calls; OPENBLAS_THREAD_TIMEOUT=4 in
 // the environment (read when OpenBLAS starts) made DP-LS 10–30 % faster
-// here. Calling blas64.Use with gonum.Implementation{} switches back to pure
-// Go, LAPACK routines included.
+// here. It has a price in LAPACK, whose many small BLAS calls then wake the
+// threads each time: ProjectPSD at d = 768 took 0.125–0.14 s with it and
+// 0.09–0.11 s without on a lightly loaded machine (numpy's eigh and
+// reconstruction: 0.09–0.12 s), though 0.15–0.18 s with it and 0.16–0.22 s
+// without when other processes kept both cores busy. Calling blas64.Use
+// with gonum.Implementation{} switches back to pure Go, LAPACK routines
+// included.
 func UseOpenBLAS() {
 	blas64.Use(netlib.Implementation{})
 	lapackInstalled.Store(&lapackBackend{
