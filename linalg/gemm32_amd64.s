@@ -141,7 +141,7 @@ TEXT ·gemm32ConvAVX2(SB), NOSPLIT, $0-41
 	MOVQ n+16(FP), CX
 	VBROADCASTSS limit+24(FP), Y6
 	MOVL $0x7fffffff, AX
-	MOVL AX, X7
+	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
 	VXORPS Y5, Y5, Y5
 	VXORPD Y2, Y2, Y2
@@ -193,7 +193,7 @@ TEXT ·gemm32PackAVX2(SB), NOSPLIT, $0-57
 	SHLQ $2, R10               // panel stride of dst, bytes
 	VBROADCASTSS limit+48(FP), Y6
 	MOVL $0x7fffffff, AX
-	MOVL AX, X7
+	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
 	VXORPS Y5, Y5, Y5
 	LEAQ (R9*8), R11           // 8 rows ahead, bytes

@@ -113,7 +113,7 @@ TEXT ·gemmConvAVX2(SB), NOSPLIT, $0-41
 	MOVQ n+16(FP), CX
 	VBROADCASTSS limit+24(FP), Y6
 	MOVL $0x7fffffff, AX
-	MOVL AX, X7
+	VMOVD AX, X7
 	VPBROADCASTD X7, Y7
 	VXORPS Y5, Y5, Y5
 	VXORPD Y2, Y2, Y2
@@ -176,7 +176,7 @@ TEXT ·gemmPackAVX2(SB), NOSPLIT, $0-57
 	SHLQ $3, R10               // panel stride of dst, bytes
 	VBROADCASTSS limit+48(FP), X6
 	MOVL $0x7fffffff, AX
-	MOVL AX, X7
+	VMOVD AX, X7
 	VPBROADCASTD X7, X7
 	VXORPS X5, X5, X5
 	LEAQ (R9*8), R11           // 8 rows ahead, bytes
