@@ -209,7 +209,8 @@ func BenchmarkCholeskySolve(b *testing.B) {
 // one-vs-all sigmoid loss with the paper's fixed bias, as DP-FC and
 // full-batch DP-SGD run it: losses.Sigmoid.Eval (scores X·Wᵀ and row norms in
 // one pass, residuals, gradient norms) then Batch.ClipSum ((c∘R)ᵀ·X), with
-// the clip norm at the median gradient norm. GFLOP/s counts the two GEMMs,
+// the clip norm at the median gradient norm, without curvatures
+// (Batch.NoCurvature, as DP-FC sets it). GFLOP/s counts the two GEMMs,
 // 4·n·d·K. The Batch is kept across iterations, as a solver keeps it across
 // steps. Sub-benchmarks prec=float64 and prec=float32 set Batch.Precision.
 func BenchmarkGradStep(b *testing.B) {
@@ -217,7 +218,7 @@ func BenchmarkGradStep(b *testing.B) {
 		x, labels := problem(s.n, s.d, s.k)
 		w := randDense(s.k, s.d, 0.01)
 		loss := losses.Sigmoid{FixedBias: losses.PaperFixedBias}
-		batch := losses.Batch{Precision: p}
+		batch := losses.Batch{Precision: p, NoCurvature: true}
 		if err := loss.Eval(&batch, x, labels, w, nil, 0); err != nil {
 			b.Fatal(err)
 		}

@@ -436,6 +436,45 @@ func TestBatchReuse(t *testing.T) {
 	}
 }
 
+// TestNoCurvature checks that Batch.NoCurvature leaves Curvature nil and
+// changes nothing else, bit for bit, for every loss, and that the next Eval
+// without it fills Curvature again.
+func TestNoCurvature(t *testing.T) {
+	const n, d, k = 2*chunkRows + 13, 17, 5
+	for _, tc := range lossCases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newProblem(t, 21, n, d, k, 0.3, tc.bias)
+			var full, lean Batch
+			lean.NoCurvature = true
+			p.eval(t, tc.loss, &full, 2)
+			p.eval(t, tc.loss, &lean, 3)
+			if lean.Curvature != nil {
+				t.Fatal("NoCurvature: Curvature is not nil")
+			}
+			if lean.Loss != full.Loss || !mat.Equal(lean.R, full.R) {
+				t.Error("NoCurvature changed the loss or the residuals")
+			}
+			require.Equal(t, full.Norms, lean.Norms)
+			g1, g2 := &mat.Dense{}, &mat.Dense{}
+			var b1, b2 []float64
+			if tc.bias {
+				b1, b2 = make([]float64, k), make([]float64, k)
+			}
+			require.NoError(t, full.ClipSum(g1, b1, 0.5, 1))
+			require.NoError(t, lean.ClipSum(g2, b2, 0.5, 1))
+			if !mat.Equal(g1, g2) {
+				t.Error("NoCurvature changed the clipped gradient")
+			}
+			require.Equal(t, b1, b2)
+			lean.NoCurvature = false
+			p.eval(t, tc.loss, &lean, 1)
+			if lean.Curvature == nil || !mat.Equal(lean.Curvature, full.Curvature) {
+				t.Error("Eval after NoCurvature was cleared: Curvature missing or different")
+			}
+		})
+	}
+}
+
 func TestEvalErrors(t *testing.T) {
 	const n, d, k = 6, 4, 3
 	good := newProblem(t, 6, n, d, k, 1, true)

@@ -247,8 +247,8 @@ func (s *FC) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.So
 	}
 	gp.end(n)
 	loss := s.loss()
-	var batch losses.Batch
-	batch.Precision = precision(s.Float64)
+	// First order: the steps need residuals and norms, not curvatures.
+	batch := losses.Batch{Precision: precision(s.Float64), NoCurvature: true}
 	gradSum := func(_ context.Context, w, grad *mat.Dense) (float64, error) {
 		if err := loss.Eval(&batch, x, d.Labels, w, nil, s.Workers); err != nil {
 			return 0, err

@@ -413,8 +413,7 @@ func (s *FC) SolveStream(ctx context.Context, sd *StreamData, l *accountant.Ledg
 	}
 	gp.end(p.n)
 	loss := s.loss()
-	var batch losses.Batch
-	batch.Precision = precision(s.Float64)
+	batch := losses.Batch{Precision: precision(s.Float64), NoCurvature: true}
 	var part *mat.Dense
 	gradSum := func(ctx context.Context, w, grad *mat.Dense) (float64, error) {
 		first, lossSum := true, 0.0
