@@ -58,7 +58,10 @@
 //
 // Sources are not safe for concurrent use; the functions of this package are
 // safe for concurrent use on distinct arguments (distinct Sources and
-// destinations). Following dpopt's rule, one goroutine draws all noise of a
-// run, after parallel work has been reduced in a fixed order, so results do
-// not depend on the number of workers.
+// destinations). Following dpopt's rule, the noise of a run is drawn from
+// its Source one release at a time, in the order of the releases, so results
+// do not depend on the number of workers: either after the parallel work has
+// been reduced in a fixed order (AddGaussian), or, since noise does not
+// depend on the data, by one goroutine while the statistic is computed
+// (DrawNormals, then AddNormals once it is ready), as optim.SGD does.
 package dp
