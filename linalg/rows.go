@@ -177,8 +177,8 @@ func ScoreGradRows(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dense, f Rows
 // computed in Float64 from the start; if a float32 score or gradient sum
 // overflows, or a residual weight does not fit float32, the whole call is
 // computed again in Float64, so f may then be called a second time for the
-// same rows (each call with the same scores as its first, now in float64,
-// and f must leave weights for them again).
+// same rows, with scores now computed in float64, and must leave their
+// weights again.
 //
 // Errors are those of ScoreGradRows, plus one wrapping ErrParam for an
 // unknown precision.

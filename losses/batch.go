@@ -46,10 +46,10 @@ type Batch struct {
 	// Curvature holds c_il = ∂²loss_i/∂s_il² (n×K); see the package
 	// documentation and each loss for what it gives of the Hessian.
 	Curvature *mat.Dense
-	// NoCurvature, set before Eval, makes Eval skip Curvature (it is then
-	// nil): a first-order solver saves writing and reading n×K values, a
-	// fifth of the memory traffic of a CIFAR-100-shape gradient step.
-	// EvalClipSum fills Curvature whatever it says.
+	// NoCurvature, set before Eval or EvalClipSum, makes them skip
+	// Curvature (it is then nil): a first-order solver saves writing and
+	// reading n×K values, a fifth of the memory traffic of a
+	// CIFAR-100-shape gradient step.
 	NoCurvature bool
 	// XNorms holds ‖x_i‖, accumulated in float64.
 	XNorms []float64
@@ -399,6 +399,21 @@ func (b *Batch) Grad(gradW *mat.Dense, gradB []float64, workers int) error {
 }
 
 // colSums sets dst to the column sums of a, adding rows in order.
+// effectiveClip is the clip norm ClipSum and EvalClipSum scale to: clip
+// itself in Float64, clip·(1 − 2⁻²⁰) in Float32. In Float32 the clipped
+// residuals c_i·r_il are rounded to float32 and multiplied by x_if in
+// float32, two roundings of at most 2⁻²⁴ relative each, so a contribution
+// clipped to exactly clip could come out up to about 2⁻²³ above it; clipped
+// to clip·(1 − 2⁻²⁰) it stays below clip, and the sensitivity clip holds for
+// every example's contribution as computed. (Rounding in the sums over
+// examples is a separate matter; see the optim package's Privacy notes.)
+func effectiveClip(clip float64, p linalg.Precision) float64 {
+	if p == linalg.Float32 {
+		return clip * (1 - 0x1p-20)
+	}
+	return clip
+}
+
 func colSums(dst []float64, a *mat.Dense) {
 	raw := a.RawMatrix()
 	clear(dst)
@@ -411,7 +426,8 @@ func colSums(dst []float64, a *mat.Dense) {
 
 // ClipSum sets gradW and gradB to the sum of the per-example gradients of the
 // last successful Eval, each clipped to Frobenius norm at most clip:
-// with c_i = min(1, clip/Norms[i]) (1 for a zero gradient) it computes
+// with c_i = min(1, C/Norms[i]) (1 for a zero gradient), C = clip in Float64
+// and clip·(1 − 2⁻²⁰) in Float32 (effectiveClip), it computes
 // gradW = Σ_i c_i r_i x_iᵀ = (c∘R)ᵀ·X in one GEMM and, when the bias is
 // trained, gradB = Σ_i c_i r_i, and stores the c_i in Factors. The clipped
 // gradient of each example, bias included, then has norm ≤ clip, so the sum
@@ -433,6 +449,7 @@ func (b *Batch) ClipSum(gradW *mat.Dense, gradB []float64, clip float64, workers
 		return err
 	}
 	n, k := b.R.Dims()
+	clip = effectiveClip(clip, b.Precision)
 	b.Factors = grow(&b.fBuf, n)
 	b.scaled = denseFor(b.scaled, &b.sBuf, n, k)
 	rr, sr := b.R.RawMatrix(), b.scaled.RawMatrix()

@@ -11,7 +11,7 @@ import (
 
 // fusedMaxScratch bounds the scratch of the fused path of EvalClipSum
 // (linalg.ScoreGradScratch, in float64s): 2²⁰ float64s, 8 MiB, which admits a
-// selection of up to about 5 200 rows at d = 784, K = 10 and 700 rows at
+// selection of up to about 7 000 rows at d = 784, K = 10 and 700 rows at
 // d = 768, K = 100. Larger selections go through Eval and ClipSum, whose
 // scratch does not grow with the rows.
 const fusedMaxScratch = 1 << 20
@@ -60,7 +60,7 @@ func rowFunc(loss Loss, bias []float64) (f rowLoss, offset, alpha float64, ok bo
 // what that Eval and ClipSum leave in it (Loss, R, Norms, XNorms, Curvature,
 // Bias, Factors; row j of each for the example rows[j]) and gradW, gradB the
 // clipped sum Σ_j c_j r_j x_jᵀ and Σ_j c_j r_j, with c_j = min(1,
-// clip/‖g_j‖). The privacy properties are ClipSum's: every clipped
+// C/‖g_j‖), C as in ClipSum (clip, or clip·(1 − 2⁻²⁰) in Float32). The privacy properties are ClipSum's: every clipped
 // per-example gradient, bias included, has norm ≤ clip, so the sum has L2
 // sensitivity clip under add/remove-one adjacency.
 //
@@ -77,7 +77,8 @@ func rowFunc(loss Loss, bias []float64) (f rowLoss, offset, alpha float64, ok bo
 // contribution to the gradient are computed while it is in cache, in the
 // precision dst.Precision (linalg.ScoreGradRowsPrecision). Everything in dst
 // is then bit-identical to Eval's on the gathered rows in the same precision
-// (when no BLAS is installed with linalg.UseOpenBLAS); gradW differs from
+// (when no BLAS is installed with linalg.UseOpenBLAS, and unless a float32
+// overflow made the fused call fall back to Float64); gradW differs from
 // ClipSum's by rounding only (its sums are grouped by 32 and 64 rows instead
 // of 256: with linalg.Float32, float32 sums over at most 32 rows, an error of
 // at most about 2·10⁻⁶ of Σ_j |c_j r_jl x_jf|), and gradB is bit-identical.
@@ -172,17 +173,25 @@ func evalClipSumFused(dst *Batch, f rowLoss, offset, alpha float64, x *linalg.Ma
 	k, _ := w.Dims()
 	dst.Bias = bias != nil
 	dst.R = denseFor(dst.R, &dst.rBuf, m, k)
-	dst.Curvature = denseFor(dst.Curvature, &dst.cBuf, m, k)
+	if dst.NoCurvature {
+		dst.Curvature = nil
+	} else {
+		dst.Curvature = denseFor(dst.Curvature, &dst.cBuf, m, k)
+	}
 	dst.XNorms = grow(&dst.xnBuf, m)
 	dst.Norms = grow(&dst.normsBuf, m)
 	dst.Factors = grow(&dst.fBuf, m)
 	losses := grow(&dst.rowLoss, m)
-	rr, cr := dst.R.RawMatrix(), dst.Curvature.RawMatrix()
+	rr := dst.R.RawMatrix()
+	var cr blas64.General
+	if dst.Curvature != nil {
+		cr = dst.Curvature.RawMatrix()
+	}
 	if dst.rowsFunc == nil {
 		dst.rowsFunc = dst.fusedBlock
 	}
 	dst.fused = fusedArgs{f: f, offset: offset, alpha: alpha, rows: rows, labels: labels, bias: bias, clip: clip, k: k,
-		r: rr, c: cr, losses: losses}
+		r: rr, c: cr, losses: losses, clipEff: effectiveClip(clip, dst.Precision)}
 	err := linalg.ScoreGradRowsPrecision(gradW, x, rows, w, dst.rowsFunc, &dst.work, workers, dst.Precision)
 	dst.fused = fusedArgs{}
 	if err != nil {
@@ -225,6 +234,7 @@ type fusedArgs struct {
 	labels        []int
 	bias          []float64
 	clip          float64
+	clipEff       float64 // effectiveClip(clip, Precision)
 	k             int
 	r, c          blas64.General
 	losses        []float64
@@ -237,6 +247,7 @@ type fusedArgs struct {
 func (dst *Batch) fusedBlock(first int, s []float64, stride int, norms []float64) error {
 	a := &dst.fused
 	k := a.k
+	var scratch []float64 // one row's curvatures, when dst.NoCurvature
 	for i, xn := range norms {
 		j := first + i
 		y := j
@@ -245,17 +256,30 @@ func (dst *Batch) fusedBlock(first int, s []float64, stride int, norms []float64
 		}
 		y = a.labels[y]
 		si := s[i*stride : i*stride+k]
-		for l := range si {
-			if a.bias != nil {
-				si[l] += a.bias[l]
-			} else {
+		if a.bias != nil {
+			for l, b := range a.bias {
+				si[l] += b
+			}
+		} else if a.offset != 0 {
+			for l := range si {
 				si[l] += a.offset
 			}
-			if math.IsNaN(si[l]) || math.IsInf(si[l], 0) {
-				return fmt.Errorf("score (%d, %d) = %v overflows: %w", j, l, si[l], linalg.ErrNonFinite)
+		}
+		for l, v := range si {
+			if !(math.Abs(v) <= math.MaxFloat64) { // NaN or ±Inf
+				return fmt.Errorf("score (%d, %d) = %v overflows: %w", j, l, v, linalg.ErrNonFinite)
 			}
 		}
-		a.losses[j] = a.f(si, a.c.Data[j*a.c.Stride:j*a.c.Stride+k], y, a.alpha)
+		var curv []float64
+		if a.c.Data != nil {
+			curv = a.c.Data[j*a.c.Stride : j*a.c.Stride+k]
+		} else {
+			if cap(scratch) < k {
+				scratch = make([]float64, k)
+			}
+			curv = scratch[:k]
+		}
+		a.losses[j] = a.f(si, curv, y, a.alpha)
 		dst.XNorms[j] = xn
 		xn2 := xn * xn
 		if a.bias != nil {
@@ -264,8 +288,8 @@ func (dst *Batch) fusedBlock(first int, s []float64, stride int, norms []float64
 		g := norm(si) * math.Sqrt(xn2)
 		dst.Norms[j] = g
 		fac := 1.0
-		if g > a.clip {
-			fac = a.clip / g // g = +Inf gives 0
+		if g > a.clipEff {
+			fac = a.clipEff / g // g = +Inf gives 0
 		}
 		dst.Factors[j] = fac
 		copy(a.r.Data[j*a.r.Stride:j*a.r.Stride+k], si)

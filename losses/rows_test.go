@@ -306,3 +306,91 @@ func TestEvalClipSumErrors(t *testing.T) {
 		checkErr(t, EvalClipSum(&Batch{}, nil, good.x, good.labels, rows, good.w, good.bias, 1, &mat.Dense{}, make([]float64, k), 1), nil)
 	})
 }
+
+// TestEvalClipSumNoCurvature checks that EvalClipSum honours
+// Batch.NoCurvature on both paths (fused: a small selection; general: a
+// selection past the fused path's scratch bound), changing nothing else.
+func TestEvalClipSumNoCurvature(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n, d, k int
+		m       int
+	}{{"fused", 300, 20, 5, 50}, {"general", 200, 784, 10, 8000}} {
+		require.Equal(t, tc.name == "fused", scoreGradFits(tc.m, tc.d, tc.k), tc.name)
+		for _, lc := range lossCases {
+			t.Run(tc.name+"/"+lc.name, func(t *testing.T) {
+				p := newProblem(t, 31, tc.n, tc.d, tc.k, 0.2, lc.bias)
+				rows := randomRows(5, tc.m, tc.n)
+				full := runEvalClipSum(t, lc.loss, p, rows, 0.7, 2, &Batch{})
+				lean := Batch{NoCurvature: true}
+				g := &mat.Dense{}
+				var gb []float64
+				if lc.bias {
+					gb = make([]float64, tc.k)
+				}
+				require.NoError(t, EvalClipSum(&lean, lc.loss, p.x, p.labels, rows, p.w, p.bias, 0.7, g, gb, 2))
+				if lean.Curvature != nil {
+					t.Fatal("NoCurvature: Curvature is not nil")
+				}
+				if lean.Loss != full.loss || !mat.Equal(lean.R, full.r) || !mat.Equal(g, full.g) {
+					t.Error("NoCurvature changed the loss, the residuals or the gradient")
+				}
+				require.Equal(t, full.gradB, gb)
+				require.Equal(t, full.factors, lean.Factors)
+			})
+		}
+	}
+}
+
+// scoreGradFits reports whether a selection of m rows takes the fused
+// path at d features and k classes.
+func scoreGradFits(m, d, k int) bool {
+	return linalg.ScoreGradScratch(m, d, k) <= fusedMaxScratch
+}
+
+// TestFloat32ClipBound checks that in Float32 every clipped per-example
+// gradient, as computed, has norm at most the clip norm: single examples
+// clipped to half their norm, through ClipSum and EvalClipSum's fused path,
+// their gradients' Frobenius norms computed in float64. Clipping to exactly
+// the clip norm fails this in about half the trials (the two float32
+// roundings of each entry push the norm up by up to 2⁻²³ relative);
+// effectiveClip's margin of 2⁻²⁰ is what makes it pass. Float64 is held to
+// the clip norm with a margin of 2⁻⁵⁰.
+func TestFloat32ClipBound(t *testing.T) {
+	for _, prec := range []linalg.Precision{linalg.Float32, linalg.Float64} {
+		for trial := range 200 {
+			p := newProblem(t, uint64(100+trial), 1, 97+trial%50, 3+trial%9, 1, trial%2 == 0)
+			k, _ := p.w.Dims()
+			var b Batch
+			b.Precision = prec
+			require.NoError(t, Sigmoid{}.Eval(&b, p.x, p.labels, p.w, p.bias, 1))
+			clip := b.Norms[0] / 2
+			slack := 1.0
+			if prec == linalg.Float64 {
+				slack = 1 + 0x1p-50
+			}
+			g1, g2 := &mat.Dense{}, &mat.Dense{}
+			var b1, b2 []float64
+			if p.bias != nil {
+				b1, b2 = make([]float64, k), make([]float64, k)
+			}
+			require.NoError(t, b.ClipSum(g1, b1, clip, 1))
+			fb := Batch{Precision: prec}
+			require.NoError(t, EvalClipSum(&fb, Sigmoid{}, p.x, p.labels, []int{0}, p.w, p.bias, clip, g2, b2, 1))
+			for name, g := range map[string]*mat.Dense{"ClipSum": g1, "EvalClipSum": g2} {
+				bias := b1
+				if name == "EvalClipSum" {
+					bias = b2
+				}
+				n2 := mat.Norm(g, 2) * mat.Norm(g, 2)
+				for _, v := range bias {
+					n2 += v * v
+				}
+				if math.Sqrt(n2) > clip*slack {
+					t.Fatalf("%v, trial %d, %s: clipped gradient norm %v > clip %v (%.3g relative)",
+						prec, trial, name, math.Sqrt(n2), clip, math.Sqrt(n2)/clip-1)
+				}
+			}
+		}
+	}
+}

@@ -39,6 +39,17 @@
 //
 // Noise is fresh for every release, every class and every step.
 //
+// Floating point: every clipped row and every clipped per-example gradient,
+// as computed, has norm at most its clip norm (rows are shrunk by float32
+// ulps where rounding would push them over, dp.ClipRows; in the default
+// Float32 arithmetic gradients are clipped to C_g·(1 − 2⁻²⁰), which absorbs
+// their two float32 roundings). The sums over examples are computed in
+// floating point, in an order fixed by the data's shape, and their rounding
+// (about 2⁻⁵³ relative per addition in Float64; in Float32, float32 sums
+// within blocks of at most 256 terms) is not accounted for: as in Opacus, TF
+// Privacy and dp_accounting, the sensitivities above are those of the exact
+// sums.
+//
 // # Randomness
 //
 // All randomness comes from the dp.Source given to Solve; the result is a
@@ -48,5 +59,10 @@
 // # Concurrency
 //
 // Solvers are configuration values; one may be used by several goroutines at
-// once as long as it is not modified. Solve itself uses Workers goroutines.
+// once as long as it is not modified. Solve itself spreads its work over
+// Workers goroutines, plus helpers that do not add work: with Workers ≥ 2
+// DP-SGD draws each step's noise and next sample on one goroutine while the
+// gradient is computed (in release order, from the same Source, so results do
+// not change), and DP-LS computes its report's side-by-side ε while the
+// eigendecomposition runs.
 package optim
