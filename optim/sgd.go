@@ -362,22 +362,33 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 				next = samples[(t+1)%2].draw(src)
 			}
 		}
+		var drawPanic any // a panic of the Source on the helper, re-raised here
 		if ahead {
-			helper.Go(draw)
+			helper.Go(func() {
+				defer func() { drawPanic = recover() }()
+				draw()
+			})
 		}
 		var err error
-		if m > 0 {
-			// The sampled rows are read in place (no gathered copy); small
-			// batches take the fused path of EvalClipSum.
-			err = losses.EvalClipSum(&batch, loss, d.X, d.Labels, rows, w, bias, s.GradClipNorm, gradW, gradB, s.Workers)
-			if err == nil {
-				steps[t].Loss = batch.Loss / float64(m)
+		func() {
+			if ahead {
+				// Waited for even if the gradient panics, so that no
+				// goroutine draws from the Source after Solve has returned.
+				defer helper.Wait()
 			}
-		} else {
-			clear(grad)
-		}
-		if ahead {
-			helper.Wait()
+			if m > 0 {
+				// The sampled rows are read in place (no gathered copy);
+				// small batches take the fused path of EvalClipSum.
+				err = losses.EvalClipSum(&batch, loss, d.X, d.Labels, rows, w, bias, s.GradClipNorm, gradW, gradB, s.Workers)
+				if err == nil {
+					steps[t].Loss = batch.Loss / float64(m)
+				}
+			} else {
+				clear(grad)
+			}
+		}()
+		if drawPanic != nil {
+			panic(drawPanic)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)

@@ -431,6 +431,40 @@ func TestSGDReproducible(t *testing.T) {
 	}
 }
 
+// panickySource panics on its normal draw number after.
+type panickySource struct {
+	dp.Source
+	after int
+}
+
+func (p *panickySource) Normal(dst []float64) {
+	if p.after--; p.after < 0 {
+		panic("panickySource: broken")
+	}
+	p.Source.Normal(dst)
+}
+
+// TestSGDSourcePanicReachesCaller: a Source that panics while the helper
+// goroutine draws ahead (Workers 2) makes Solve panic on the caller's
+// goroutine, where it can be recovered, as with Workers 1 — not crash the
+// process from the helper.
+func TestSGDSourcePanicReachesCaller(t *testing.T) {
+	data := sgdProblem(300, 8, 3, 5)
+	for _, workers := range []int{1, 2} {
+		s := &optim.SGD{Privacy: optim.Privacy{Epsilon: 2, Delta: 1e-5, Accountant: accountant.RDP{}},
+			Steps: 20, BatchSize: 30, GradClipNorm: 0.5, Workers: workers}
+		src := &panickySource{Source: dp.NewSeededSource(3), after: 5}
+		got := func() (v any) {
+			defer func() { v = recover() }()
+			_, _ = s.Solve(context.Background(), data, nil, src)
+			return nil
+		}()
+		if got != "panickySource: broken" {
+			t.Errorf("Workers %d: recovered %v, want the Source's panic", workers, got)
+		}
+	}
+}
+
 // TestSGDNoiseScale isolates the injected noise. With one plain step at
 // learning rate 1 from zero, W = −(S + N)/B, where S is the clipped sum and N
 // the noise; the non-private run with the same seed draws the same batch and
