@@ -362,7 +362,11 @@ func (s *Newton) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src d
 func (s *Newton) hessian(buf, x *linalg.Matrix32, curv *mat.Dense, c int) (*mat.SymDense, error) {
 	dim := x.Cols
 	for i := range x.Rows {
-		f := float32(math.Sqrt(curv.At(i, c)))
+		// √c_i·x_i, shrunk by 2⁻²⁰ so that, as computed, its squared norm
+		// stays within the sensitivity's max(1, α)/4 · C² although c_i may
+		// round to 1 ulp above its bound and f and the products are rounded
+		// to float32 (at most (1 + 2⁻²⁴)³ together).
+		f := float32(math.Sqrt(curv.At(i, c)) * (1 - 0x1p-20))
 		src, dst := x.Row(i), buf.Row(i)
 		for j := range dim {
 			dst[j] = f * src[j]
