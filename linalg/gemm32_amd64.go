@@ -7,7 +7,7 @@ package linalg
 // multiply-add). k ≥ 1. It runs when gemmHasAsm (AVX2 and FMA) is true.
 //
 //go:noescape
-func gemm32KernelAVX2(k int, a *float32, ia, sa int, b *float32, c *float64, ldc int)
+func gemm32KernelAVX2(k int, a *float32, ia, sa int, b *float32, ldb int, c *float64, ldc int)
 
 // gemm32ConvAVX2 is the vector part of gemm32ConvGo: n is a multiple of 8.
 //
@@ -20,11 +20,11 @@ func gemm32ConvAVX2(dst, src *float32, n int, limit float32) (ss float64, bad bo
 func gemm32PackAVX2(dst, src *float32, rows, panels, ld, stride int, limit float32) (bad bool)
 
 // gemm32KernelAsm calls the assembly kernel on slices, checking their extent.
-func gemm32KernelAsm(k int, a []float32, ia, sa int, b []float32, c []float64, ldc int) {
+func gemm32KernelAsm(k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
 	_ = a[(k-1)*sa+(gemm32MR-1)*ia]
-	_ = b[gemm32NR*k-1]
+	_ = b[(k-1)*ldb+gemm32NR-1]
 	_ = c[(gemm32MR-1)*ldc+gemm32NR-1]
-	gemm32KernelAVX2(k, &a[0], ia, sa, &b[0], &c[0], ldc)
+	gemm32KernelAVX2(k, &a[0], ia, sa, &b[0], ldb, &c[0], ldc)
 }
 
 // gemm32ConvAsm is gemm32ConvGo with the assembly routine, bit for bit.

@@ -2,14 +2,14 @@
 
 #include "textflag.h"
 
-// One step r of the 6×16 float32 tile of gemm32KernelAVX2: row r of the
-// packed B panel (16 values, 64 bytes) in Y12:Y13; the six A values
-// a[r*sa + i*ia], i < 6, broadcast in turn from (SI), (SI)+ia, (SI)+2ia,
-// (SI)+3ia, (SI)+4ia, (SI)+5ia into Y14 (R9 = ia bytes, R10 = 3·ia,
-// R12 = 5·ia); each product rounded to float32 (VMULPS into Y15), then added
-// to its accumulator and rounded (VADDPS): not fused, so that the pure-Go
-// kernel, s += float32(a*b), gives the same bits. SI advances by sa bytes
-// (R11), DI by one panel row.
+// One step r of the 6×16 float32 tile of gemm32KernelAVX2: row r of B (16
+// values, 64 bytes) in Y12:Y13; the six A values a[r*sa + i*ia], i < 6,
+// broadcast in turn from (SI), (SI)+ia, (SI)+2ia, (SI)+3ia, (SI)+4ia,
+// (SI)+5ia into Y14 (R9 = ia bytes, R10 = 3·ia, R12 = 5·ia); each product
+// rounded to float32 (VMULPS into Y15), then added to its accumulator and
+// rounded (VADDPS): not fused, so that the pure-Go kernel, s +=
+// float32(a*b), gives the same bits. SI advances by sa bytes (R11), DI by
+// one row of B, ldb floats (R13 bytes).
 #define G32STEP \
 	VMOVUPS (DI), Y12 \
 	VMOVUPS 32(DI), Y13 \
@@ -44,7 +44,7 @@
 	VMULPS Y13, Y14, Y15 \
 	VADDPS Y15, Y11, Y11 \
 	ADDQ R11, SI \
-	ADDQ $64, DI
+	ADDQ R13, DI
 
 // Converts the 16 float32 sums of one tile row (x: columns 0–7, y: 8–15) to
 // float64, adds them to the 16 float64 of C at DX and advances DX by one row
@@ -66,12 +66,13 @@
 	VMOVUPD Y15, 96(DX) \
 	ADDQ R8, DX
 
-// func gemm32KernelAVX2(k int, a *float32, ia, sa int, b *float32, c *float64, ldc int)
+// func gemm32KernelAVX2(k int, a *float32, ia, sa int, b *float32, ldb int, c *float64, ldc int)
 //
-// For i < 6, j < 16: s = float32(0); for r < k: s = s + a[r*sa+i*ia]·b[16r+j],
+// For i < 6, j < 16: s = float32(0); for r < k: s = s + a[r*sa+i*ia]·b[r*ldb+j],
 // the product and the sum each rounded to float32; then
-// c[i*ldc+j] += float64(s). Requires k ≥ 1.
-TEXT ·gemm32KernelAVX2(SB), NOSPLIT, $0-56
+// c[i*ldc+j] += float64(s). Requires k ≥ 1. B is a packed panel (ldb = 16)
+// for X·Wᵀ and Rᵀ·X, or the rows of a block in place for ScoreGradRows.
+TEXT ·gemm32KernelAVX2(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ ia+16(FP), R9
@@ -79,8 +80,10 @@ TEXT ·gemm32KernelAVX2(SB), NOSPLIT, $0-56
 	MOVQ sa+24(FP), R11
 	SHLQ $2, R11
 	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
+	MOVQ ldb+40(FP), R13
+	SHLQ $2, R13
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
 	SHLQ $3, R8
 	LEAQ (R9)(R9*2), R10
 	LEAQ (R9)(R9*4), R12

@@ -30,15 +30,16 @@ const (
 	gemm32MB = 96  // X·Wᵀ: rows of X per task (16 tiles), fewer for d > 682 so the task's rows (256 KiB at most) stay in L2
 )
 
-// gemm32KernelGo computes one 6×16 tile:
+// gemm32KernelGo computes one 6×16 tile, the rows of B ldb floats apart
+// (16 for a packed panel):
 //
-//	for i < 6, j < 16: s = float32(0); for r < k: s += float32(a[r*sa+i*ia]·b[16r+j]); c[i*ldc+j] += float64(s)
+//	for i < 6, j < 16: s = float32(0); for r < k: s += float32(a[r*sa+i*ia]·b[r*ldb+j]); c[i*ldc+j] += float64(s)
 //
 // The explicit conversion keeps Go from fusing the multiply-add on any
 // architecture, so the result is bit-identical to the AVX2 kernel's.
-func gemm32KernelGo(k int, a []float32, ia, sa int, b []float32, c []float64, ldc int) {
+func gemm32KernelGo(k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
 	_ = a[(k-1)*sa+(gemm32MR-1)*ia]
-	b = b[:gemm32NR*k]
+	b = b[:(k-1)*ldb+gemm32NR]
 	_ = c[(gemm32MR-1)*ldc+gemm32NR-1]
 	for i := 0; i < gemm32MR; i += 2 {
 		for j := 0; j < gemm32NR; j += 4 {
@@ -47,7 +48,7 @@ func gemm32KernelGo(k int, a []float32, ia, sa int, b []float32, c []float64, ld
 			for r := range k {
 				a0, a1 := a[ai], a[ai+ia]
 				ai += sa
-				br := b[gemm32NR*r+j : gemm32NR*r+j+4 : gemm32NR*r+j+4]
+				br := b[ldb*r+j : ldb*r+j+4 : ldb*r+j+4]
 				s00 += float32(a0 * br[0])
 				s01 += float32(a0 * br[1])
 				s02 += float32(a0 * br[2])
@@ -159,9 +160,15 @@ func gemm32Pack(useAsm bool, dst, src []float32, rows, cols, ld, stride int) boo
 
 // gemm32Kernel runs one register tile with the selected kernel.
 func gemm32Kernel(useAsm bool, k int, a []float32, ia, sa int, b []float32, c []float64, ldc int) {
+	gemm32KernelLd(useAsm, k, a, ia, sa, b, gemm32NR, c, ldc)
+}
+
+// gemm32KernelLd is gemm32Kernel with the rows of B ldb floats apart, as
+// ScoreGradRows reads a block's rows in place.
+func gemm32KernelLd(useAsm bool, k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
 	if useAsm {
-		gemm32KernelAsm(k, a, ia, sa, b, c, ldc)
+		gemm32KernelAsm(k, a, ia, sa, b, ldb, c, ldc)
 	} else {
-		gemm32KernelGo(k, a, ia, sa, b, c, ldc)
+		gemm32KernelGo(k, a, ia, sa, b, ldb, c, ldc)
 	}
 }

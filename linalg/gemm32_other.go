@@ -3,7 +3,7 @@
 package linalg
 
 // gemm32KernelAsm is never called when gemmHasAsm is false.
-func gemm32KernelAsm(k int, a []float32, ia, sa int, b []float32, c []float64, ldc int) {
+func gemm32KernelAsm(k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
 	panic("linalg: internal: no assembly float32 GEMM kernel in this build")
 }
 

@@ -226,12 +226,15 @@ func TestGemm32Overflow(t *testing.T) {
 }
 
 // TestGemm32Kernel checks one register tile: the Go and assembly kernels
-// bit-identical to a loop of float32 products and sums in the kernel's order.
+// bit-identical to a loop of float32 products and sums in the kernel's order,
+// with B a packed panel (rows 16 floats apart) or rows in place (ldb > 16,
+// as ScoreGradRows reads them).
 func TestGemm32Kernel(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(27, 28))
-	for _, tc := range []struct{ k, ia, sa int }{{1, 1, 6}, {3, 5, 1}, {4, 7, 1}, {5, 1, 6}, {37, 1, 9}, {256, 256, 1}} {
+	for _, tc := range []struct{ k, ia, sa, ldb int }{{1, 1, 6, 16}, {3, 5, 1, 16}, {4, 7, 1, 16}, {5, 1, 6, 16},
+		{37, 1, 9, 16}, {256, 256, 1, 16}, {1, 1, 6, 17}, {5, 1, 6, 23}, {32, 1, 10, 784}, {37, 1, 9, 100}} {
 		a := make([]float32, (tc.k-1)*tc.sa+(gemm32MR-1)*tc.ia+1)
-		b := make([]float32, gemm32NR*tc.k)
+		b := make([]float32, (tc.k-1)*tc.ldb+gemm32NR)
 		for i := range a {
 			a[i] = float32(rnd.NormFloat64())
 		}
@@ -248,21 +251,21 @@ func TestGemm32Kernel(t *testing.T) {
 			for j := range gemm32NR {
 				var s float32
 				for r := range tc.k {
-					p := a[r*tc.sa+i*tc.ia] * b[gemm32NR*r+j]
+					p := a[r*tc.sa+i*tc.ia] * b[tc.ldb*r+j]
 					s = s + float32(p)
 				}
 				want[i*ldc+j] += float64(s)
 			}
 		}
-		name := fmt.Sprintf("k=%d/ia=%d/sa=%d", tc.k, tc.ia, tc.sa)
+		name := fmt.Sprintf("k=%d/ia=%d/sa=%d/ldb=%d", tc.k, tc.ia, tc.sa, tc.ldb)
 		got := slices.Clone(c0)
-		gemm32KernelGo(tc.k, a, tc.ia, tc.sa, b, got, ldc)
+		gemm32KernelGo(tc.k, a, tc.ia, tc.sa, b, tc.ldb, got, ldc)
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: Go kernel differs from the float32 loop:\ngot  %v\nwant %v", name, got, want)
 		}
 		if gemmHasAsm {
 			got := slices.Clone(c0)
-			gemm32KernelAsm(tc.k, a, tc.ia, tc.sa, b, got, ldc)
+			gemm32KernelAsm(tc.k, a, tc.ia, tc.sa, b, tc.ldb, got, ldc)
 			if !slices.Equal(got, want) {
 				t.Errorf("%s: assembly kernel differs from the float32 loop:\ngot  %v\nwant %v", name, got, want)
 			}

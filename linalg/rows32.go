@@ -103,53 +103,11 @@ func (j *rowsJob) segment32(sg, g int) error {
 		// row) are read from L2 once for all class groups.
 		for f0 := 0; f0 < lda; f0 += gemm32NR {
 			for gi := range kg {
-				rowsKernel32(useAsm, mb, rr[gi*gemm32MR:], 1, ldr, a[f0:], lda, gt[gi*gemm32MR*lda+f0:], lda)
+				gemm32KernelLd(useAsm, mb, rr[gi*gemm32MR:], 1, ldr, a[f0:], lda, gt[gi*gemm32MR*lda+f0:], lda)
 				pf.tick(mb)
 			}
 		}
 		pf.finish()
 	}
 	return nil
-}
-
-// rowsKernel32Go is gemm32KernelGo with the rows of B ldb floats apart
-// instead of 16:
-//
-//	for i < 6, j < 16: s = float32(0); for r < k: s += float32(a[r*sa+i*ia]·b[r*ldb+j]); c[i*ldc+j] += float64(s)
-//
-// each product and sum rounded to float32, not fused, as in the AVX2
-// version.
-func rowsKernel32Go(k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
-	_ = a[(k-1)*sa+(gemm32MR-1)*ia]
-	b = b[:(k-1)*ldb+gemm32NR]
-	_ = c[(gemm32MR-1)*ldc+gemm32NR-1]
-	for i := 0; i < gemm32MR; i += 2 {
-		for j := 0; j < gemm32NR; j += 4 {
-			var s00, s01, s02, s03, s10, s11, s12, s13 float32
-			ai := i * ia
-			for r := range k {
-				a0, a1 := a[ai], a[ai+ia]
-				ai += sa
-				br := b[ldb*r+j : ldb*r+j+4 : ldb*r+j+4]
-				s00 += float32(a0 * br[0])
-				s01 += float32(a0 * br[1])
-				s02 += float32(a0 * br[2])
-				s03 += float32(a0 * br[3])
-				s10 += float32(a1 * br[0])
-				s11 += float32(a1 * br[1])
-				s12 += float32(a1 * br[2])
-				s13 += float32(a1 * br[3])
-			}
-			c0 := c[i*ldc+j : i*ldc+j+4 : i*ldc+j+4]
-			c0[0] += float64(s00)
-			c0[1] += float64(s01)
-			c0[2] += float64(s02)
-			c0[3] += float64(s03)
-			c1 := c[(i+1)*ldc+j : (i+1)*ldc+j+4 : (i+1)*ldc+j+4]
-			c1[0] += float64(s10)
-			c1[1] += float64(s11)
-			c1[2] += float64(s12)
-			c1[3] += float64(s13)
-		}
-	}
 }

@@ -73,21 +73,3 @@ func rowsConv32(useAsm bool, dst, src []float32) (ss float64, ok bool) {
 	}
 	return ss, !bad
 }
-
-// rowsKernel32AVX2 is the AVX2 version of rowsKernel32Go, bit for bit.
-//
-//go:noescape
-func rowsKernel32AVX2(k int, a *float32, ia, sa int, b *float32, ldb int, c *float64, ldc int)
-
-// rowsKernel32 runs rowsKernel32Go or its assembly version, which gives the
-// same bits.
-func rowsKernel32(useAsm bool, k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
-	if !useAsm {
-		rowsKernel32Go(k, a, ia, sa, b, ldb, c, ldc)
-		return
-	}
-	_ = a[(k-1)*sa+(gemm32MR-1)*ia]
-	_ = b[(k-1)*ldb+gemm32NR-1]
-	_ = c[(gemm32MR-1)*ldc+gemm32NR-1]
-	rowsKernel32AVX2(k, &a[0], ia, sa, &b[0], ldb, &c[0], ldc)
-}

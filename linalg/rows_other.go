@@ -11,8 +11,3 @@ func rowsConv64(_ bool, dst []float64, src []float32) (float64, bool) { return g
 
 // rowsConv32 is gemm32ConvGo: this build has no assembly.
 func rowsConv32(_ bool, dst, src []float32) (float64, bool) { return gemm32ConvGo(dst, src) }
-
-// rowsKernel32 is rowsKernel32Go: this build has no assembly.
-func rowsKernel32(_ bool, k int, a []float32, ia, sa int, b []float32, ldb int, c []float64, ldc int) {
-	rowsKernel32Go(k, a, ia, sa, b, ldb, c, ldc)
-}
