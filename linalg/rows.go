@@ -489,7 +489,7 @@ func (j *rowsJob) segment(sg, g int) error {
 			var ss float64
 			for c0 := 0; c0 < d; c0 += gemmKC {
 				kc := min(gemmKC, d-c0)
-				v, ok := rowsConv64(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
+				v, ok := gemmConv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
 				if !ok {
 					return rowsBadRow(x, ri)
 				}

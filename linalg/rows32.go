@@ -48,7 +48,7 @@ func (j *rowsJob) segment32(sg, g int) error {
 			var ss float64
 			for c0 := 0; c0 < d; c0 += gemm32KC {
 				kc := min(gemm32KC, d-c0)
-				v, ok := rowsConv32(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
+				v, ok := gemm32Conv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
 				if !ok {
 					return rowsBadRow(x, ri)
 				}
