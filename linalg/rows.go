@@ -453,10 +453,44 @@ func (j *rowsJob) prefetchRow(i int) {
 	rowsPrefetch(j.x.Data[i*j.d : (i+1)*j.d])
 }
 
+// gatherRows copies the mb rows of the block at b0 of the selection into a
+// (row i at a[i*lda:], zeros past d) with conv, chunk by chunk of kcMax
+// features, and sets norms[i] = ‖x_i‖ from the chunks' sums of squares, in
+// the order of MulXWt and MulXWtPrecision. Unless the block was prefetched,
+// each row asks for the one two ahead. A row with a NaN, ±Inf or too large a
+// value gives rowsBadRow's error.
+func gatherRows[T float32 | float64](j *rowsJob, a []T, norms []float64, b0, mb, lda, kcMax int, fetched bool,
+	conv func(useAsm bool, dst []T, src []float32) (float64, bool)) error {
+	x, rows, d, useAsm := j.x, j.rows, j.d, j.useAsm
+	for i := range mb {
+		if !fetched && i+2 < mb {
+			j.prefetchRow(b0 + i + 2)
+		}
+		ri := b0 + i
+		if rows != nil {
+			ri = rows[ri]
+		}
+		src := x.Data[ri*d : ri*d+d]
+		ai := a[i*lda : (i+1)*lda]
+		var ss float64
+		for c0 := 0; c0 < d; c0 += kcMax {
+			kc := min(kcMax, d-c0)
+			v, ok := conv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
+			if !ok {
+				return rowsBadRow(x, ri)
+			}
+			ss += v
+		}
+		clear(ai[d:])
+		norms[i] = math.Sqrt(ss)
+	}
+	return nil
+}
+
 // segment computes the scores, the callback and the gradient partial of
 // segment sg on worker g's scratch, in float64.
 func (j *rowsJob) segment(sg, g int) error {
-	ws, x, rows, f := j.ws, j.x, j.rows, j.f
+	ws, f := j.ws, j.f
 	m, d, k, kp, ldc, lda, mp, useAsm := j.m, j.d, j.k, j.kp, j.ldc, j.lda, j.mp, j.useAsm
 	wp, part := ws.wp, ws.part
 	s := &ws.bufs[g]
@@ -476,27 +510,8 @@ func (j *rowsJob) segment(sg, g int) error {
 		mbp := (mb + gemmMR - 1) / gemmMR * gemmMR
 		fetched := s.pf == b0
 		// Gather and convert, with the squared norms in MulXWt's order.
-		for i := range mb {
-			if !fetched && i+2 < mb {
-				j.prefetchRow(b0 + i + 2)
-			}
-			ri := b0 + i
-			if rows != nil {
-				ri = rows[ri]
-			}
-			src := x.Data[ri*d : ri*d+d]
-			ai := a[i*lda : (i+1)*lda]
-			var ss float64
-			for c0 := 0; c0 < d; c0 += gemmKC {
-				kc := min(gemmKC, d-c0)
-				v, ok := gemmConv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
-				if !ok {
-					return rowsBadRow(x, ri)
-				}
-				ss += v
-			}
-			clear(ai[d:])
-			norms[i] = math.Sqrt(ss)
+		if err := gatherRows(j, a, norms, b0, mb, lda, gemmKC, fetched, gemmConv); err != nil {
+			return err
 		}
 		clear(a[mb*lda : mbp*lda])
 		// The next block's rows are prefetched while this one's products

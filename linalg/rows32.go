@@ -16,7 +16,7 @@ import (
 // returns errRowsOverflow if a score overflows float32 or a residual weight
 // does not fit it (the gradient's sums are checked by the caller).
 func (j *rowsJob) segment32(sg, g int) error {
-	ws, x, rows, f := j.ws, j.x, j.rows, j.f
+	ws, f := j.ws, j.f
 	m, d, k, kp, ldc, lda, mp, useAsm := j.m, j.d, j.k, j.kp, j.ldc, j.lda, j.mp, j.useAsm
 	kg := (k + gemm32MR - 1) / gemm32MR
 	ldr := kg * gemm32MR
@@ -35,27 +35,8 @@ func (j *rowsJob) segment32(sg, g int) error {
 		mbp := (mb + gemm32MR - 1) / gemm32MR * gemm32MR
 		fetched := s.pf == b0
 		// Gather and copy, with the squared norms in MulXWt's order.
-		for i := range mb {
-			if !fetched && i+2 < mb {
-				j.prefetchRow(b0 + i + 2)
-			}
-			ri := b0 + i
-			if rows != nil {
-				ri = rows[ri]
-			}
-			src := x.Data[ri*d : ri*d+d]
-			ai := a[i*lda : (i+1)*lda]
-			var ss float64
-			for c0 := 0; c0 < d; c0 += gemm32KC {
-				kc := min(gemm32KC, d-c0)
-				v, ok := gemm32Conv(useAsm, ai[c0:c0+kc], src[c0:c0+kc])
-				if !ok {
-					return rowsBadRow(x, ri)
-				}
-				ss += v
-			}
-			clear(ai[d:])
-			norms[i] = math.Sqrt(ss)
+		if err := gatherRows(j, a, norms, b0, mb, lda, gemm32KC, fetched, gemm32Conv); err != nil {
+			return err
 		}
 		clear(a[mb*lda : mbp*lda])
 		s.pf = b0 + rowsBlock
