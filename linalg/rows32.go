@@ -12,7 +12,7 @@ import (
 // mulXWt32 computes them. The residual weights are rounded to float32, row
 // by row (ldr = ⌈K/6⌉·6 classes, zero past K), and the gradient partial,
 // ldr classes × lda features, gets 6-class × 16-feature tiles summed over
-// the block's rows (rowsKernel32, B being the block's rows in place). It
+// the block's rows (gemm32KernelLd, B being the block's rows in place). It
 // returns errRowsOverflow if a score overflows float32 or a residual weight
 // does not fit it (the gradient's sums are checked by the caller).
 func (j *rowsJob) segment32(sg, g int) error {
