@@ -45,6 +45,15 @@ type RowsWork struct {
 	bufs []rowsScratch // per worker
 	errs []error       // per segment
 	job  rowsJob       // the arguments of the current call
+
+	// Team, if not nil, runs the segments: the caller and the Team's
+	// goroutines take them in turn, and the workers argument is ignored.
+	// The results are the same bits as without a Team.
+	Team *Team
+
+	teamTask func(sg, g int) // job.teamTask, made once per RowsWork
+	teamSum  func(t, g int)  // job.sumTask, made once per RowsWork
+	teamFor  *RowsWork       // the RowsWork teamTask was made for (not a copy of it)
 }
 
 // rowsJob holds one ScoreGradRows call's arguments, so that its segments run
@@ -59,6 +68,11 @@ type rowsJob struct {
 	plen             int // length of a segment's gradient partial
 	useAsm           bool
 	f32              bool // Float32 kernels (segment32)
+
+	// The sum of the partials (sumTask).
+	dr       blas64.General
+	segs, pc int
+	overflow int32 // a Float32 sum overflowed (atomic)
 }
 
 type rowsScratch struct {
@@ -189,10 +203,10 @@ func ScoreGradRowsPrecision(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dens
 	if err := gemmCheckMatrix32("X", x); err != nil {
 		return err
 	}
-	wr, err := gemmCheckDense("W", w)
-	if err != nil {
-		return err
+	if w == nil || w.IsEmpty() {
+		return fmt.Errorf("linalg: W has no rows or columns: %w", ErrEmpty)
 	}
+	wr := w.RawMatrix() // its entries are checked below, as it is packed
 	n, d, k := x.Rows, x.Cols, wr.Rows
 	if wr.Cols != d {
 		return fmt.Errorf("linalg: X·Wᵀ with X %d×%d and W %d×%d: %w", n, d, wr.Rows, wr.Cols, ErrShape)
@@ -222,9 +236,17 @@ func ScoreGradRowsPrecision(dst *mat.Dense, x *Matrix32, rows []int, w *mat.Dens
 	if ws == nil {
 		ws = new(RowsWork)
 	}
+	// W packed in float32 is finite: its check is the packing's.
+	finite := false
 	if p == Float32 && rowsPackW32(ws, wr) {
 		err := scoreGradRows(dr, x, rows, m, k, f, ws, workers, true)
 		if err != errRowsOverflow {
+			return err
+		}
+		finite = true
+	}
+	if !finite {
+		if _, err := gemmCheckDense("W", w); err != nil {
 			return err
 		}
 	}
@@ -254,20 +276,29 @@ func rowsPackW64(ws *RowsWork, wr blas64.General) {
 
 // rowsPackW32 rounds W to float32 and packs it in panels of 16 classes,
 // feature-major, as mulXWt32 packs it. It reports false if an entry does not
-// fit float32.
+// fit float32 (NaN and ±Inf included).
 func rowsPackW32(ws *RowsWork, wr blas64.General) bool {
 	k, d := wr.Rows, wr.Cols
 	kp := (k + gemm32NR - 1) / gemm32NR
 	wp := rowsGrow32(&ws.wp32, kp*gemm32NR*d)
-	clear(wp)
 	for l := range k {
-		p, j := l/gemm32NR, l%gemm32NR
-		panel := wp[p*gemm32NR*d:]
-		for r, v := range wr.Data[l*wr.Stride : l*wr.Stride+d] {
+		row := wr.Data[l*wr.Stride : l*wr.Stride+d]
+		for _, v := range row {
 			if !gemm32Fits(v) {
 				return false
 			}
-			panel[gemm32NR*r+j] = float32(v)
+		}
+		p, j := l/gemm32NR, l%gemm32NR
+		panel := wp[p*gemm32NR*d+j : p*gemm32NR*d+j+gemm32NR*(d-1)+1]
+		for r, v := range row {
+			panel[gemm32NR*r] = float32(v)
+		}
+	}
+	// The padding classes of the last panel are zero.
+	if pad := k % gemm32NR; pad != 0 {
+		panel := wp[(kp-1)*gemm32NR*d:]
+		for r := range d {
+			clear(panel[gemm32NR*r+pad : gemm32NR*(r+1)])
 		}
 	}
 	return true
@@ -286,7 +317,12 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 		nw = runtime.GOMAXPROCS(0)
 	}
 	nw = max(1, min(nw, segs))
-	part := rowsGrow(&ws.part, segs*plen)
+	var team *teamState
+	if ws.Team != nil && ws.Team.s.n > 1 && segs > 1 {
+		team = ws.Team.s
+		nw = team.n
+	}
+	rowsGrow(&ws.part, segs*plen) // the segments' partials
 	if len(ws.bufs) < nw {
 		ws.bufs = append(ws.bufs, make([]rowsScratch, nw-len(ws.bufs))...)
 	}
@@ -308,7 +344,17 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 		plen: plen, useAsm: gemmUseAsm, f32: f32}
 	defer func() { ws.job = rowsJob{} }()
 	j := &ws.job
-	if nw == 1 {
+	if team != nil {
+		if ws.teamFor != ws {
+			ws.teamTask, ws.teamSum, ws.teamFor = j.teamTask, j.sumTask, ws
+		}
+		team.run(segs, ws.teamTask)
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+	} else if nw == 1 {
 		for sg := range segs {
 			if err := j.run(sg, 0); err != nil {
 				return err
@@ -339,29 +385,65 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 		}
 	}
 
-	// dst = Σ_segments partial, in segment order: the partials are added
-	// into the first, which is then copied (Float32) or transposed
-	// (Float64) into dst.
-	sum := part[:plen]
-	for sg := 1; sg < segs; sg++ {
-		rowsAdd(sum, part[sg*plen:(sg+1)*plen])
-	}
-	if f32 {
-		for l := range k {
-			out := dr.Data[l*dr.Stride : l*dr.Stride+d]
-			copy(out, sum[l*pc:l*pc+d])
-			if !gemmFinite64(out) {
-				return errRowsOverflow
-			}
+	// dst = Σ_segments partial, in segment order, in column tasks (on the
+	// Team if there is one: each entry's sum is the same either way).
+	j.dr, j.segs, j.pc = dr, segs, pc
+	tasks := j.sumTasks()
+	if team != nil {
+		team.run(tasks, ws.teamSum)
+	} else {
+		for t := range tasks {
+			j.sumTask(t, 0)
 		}
-		return nil
 	}
-	for j := range d {
-		for l, v := range sum[j*pc : j*pc+k] {
-			dr.Data[l*dr.Stride+j] = v
-		}
+	if j.overflow != 0 {
+		return errRowsOverflow
 	}
 	return nil
+}
+
+// rowsSumFeatures is the number of features per task of the Float64 sum.
+const rowsSumFeatures = 128
+
+// sumTasks returns the number of tasks of the sum of the partials: one per
+// class (Float32) or per rowsSumFeatures features (Float64).
+func (j *rowsJob) sumTasks() int {
+	if j.f32 {
+		return j.k
+	}
+	return (j.d + rowsSumFeatures - 1) / rowsSumFeatures
+}
+
+// sumTask adds the segments' partials, in segment order, for the entries of
+// dst of task t: class t (Float32, whose partial is laid out as dst) or
+// features [t·rowsSumFeatures, (t+1)·rowsSumFeatures) of every class
+// (Float64, whose partial is transposed), and writes them to dst. A Float32
+// sum that overflows sets overflow.
+func (j *rowsJob) sumTask(t, _ int) {
+	part, plen, pc, dr := j.ws.part, j.plen, j.pc, j.dr
+	var lo, hi int
+	if j.f32 {
+		lo, hi = t*pc, t*pc+j.d
+	} else {
+		lo, hi = t*rowsSumFeatures*pc, min((t+1)*rowsSumFeatures, j.d)*pc
+	}
+	sum := part[lo:hi]
+	for sg := 1; sg < j.segs; sg++ {
+		rowsAdd(sum, part[sg*plen+lo:sg*plen+hi])
+	}
+	if j.f32 {
+		out := dr.Data[t*dr.Stride : t*dr.Stride+j.d]
+		copy(out, sum)
+		if !gemmFinite64(out) {
+			atomic.StoreInt32(&j.overflow, 1)
+		}
+		return
+	}
+	for f := lo / pc; f < hi/pc; f++ {
+		for l, v := range part[f*pc : f*pc+j.k] {
+			dr.Data[l*dr.Stride+f] = v
+		}
+	}
 }
 
 // rowsAdd sets dst[i] += src[i] for i < len(dst) ≤ len(src), four at a
@@ -379,6 +461,13 @@ func rowsAdd(dst, src []float64) {
 	for i := n4; i < len(dst); i++ {
 		dst[i] += src[i]
 	}
+}
+
+// teamTask runs segment sg on worker g for a Team, recording its error. All
+// segments run, so that the error returned is the lowest failing segment's
+// whichever goroutine fails first.
+func (j *rowsJob) teamTask(sg, g int) {
+	j.ws.errs[sg] = j.run(sg, g)
 }
 
 // run runs segment sg on worker g in the job's precision.

@@ -184,12 +184,14 @@ func TestScoreGradRowsErrors(t *testing.T) {
 		{"callback error", &mat.Dense{}, x, nil, w, func(int, []float64, int, []float64) error { return errF }, 2, errF},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := ScoreGradRows(tc.dst, tc.x, tc.rows, tc.w, tc.f, nil, tc.workers)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("got %v, want an error wrapping %v", err, tc.want)
-			}
-		})
+		for _, p := range []Precision{Float64, Float32} {
+			t.Run(tc.name+"/"+p.String(), func(t *testing.T) {
+				err := ScoreGradRowsPrecision(tc.dst, tc.x, tc.rows, tc.w, tc.f, nil, tc.workers, p)
+				if !errors.Is(err, tc.want) {
+					t.Errorf("got %v, want an error wrapping %v", err, tc.want)
+				}
+			})
+		}
 	}
 	// A NaN in a row that is not selected is never read.
 	if err := ScoreGradRows(&mat.Dense{}, nan, []int{0, 1, 2, 4}, w, ok, nil, 1); err != nil {

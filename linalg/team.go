@@ -1,0 +1,293 @@
+package linalg
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// teamSpin is how long an idle goroutine of a Team, or a caller waiting for
+// one, polls for work before it sleeps. It is longer than the serial part of
+// a DP-SGD step (the model update and the checks before the next gradient,
+// tens of microseconds) and much shorter than any pause a user would notice
+// as load.
+const teamSpin = time.Millisecond
+
+// A Team is a fixed set of goroutines for many short parallel calls: the
+// steps of a DP-SGD loop, each a fraction of a millisecond. Fresh goroutines
+// per call sleep between calls, and waking a sleeping thread costs the
+// operating system (and a virtual machine's hypervisor) tens to hundreds of
+// microseconds, paid at every step. A Team's goroutines instead poll for
+// work for up to a millisecond after their last task, yielding to the Go
+// scheduler as they do, and only then sleep.
+//
+// A Team of n workers is the calling goroutine and n−1 goroutines of its
+// own. ScoreGradRows runs its segments on the Team set in its RowsWork (the
+// caller takes segments too); Go hands a function to the Team's goroutines,
+// so that work that does not depend on the parallel call — a DP-SGD step's
+// noise — runs beside it on the same threads. Results never depend on the
+// Team: ScoreGradRows gives the same bits with or without one.
+//
+// Close releases the goroutines; a Team that is no longer referenced is
+// closed by the runtime. One goroutine at a time may use a Team (Go, Wait
+// and the calls running on it); its functions run on other goroutines.
+type Team struct{ s *teamState }
+
+// teamState is the part of a Team its goroutines share (they never refer to
+// the Team itself, so that an unreferenced Team can be cleaned up).
+type teamState struct {
+	n int // workers, the caller included
+
+	// Functions handed over with Go: queued under mu, counted in pending
+	// until they return.
+	mu       sync.Mutex
+	side     []func()
+	queued   atomic.Int32 // len(side), for polling without the lock
+	pending  atomic.Int32
+	sidePnc  any // the first panic of a function of Go, re-raised by Wait
+	loopPnc  any // the first panic of a loop task, re-raised by run
+	sleepers atomic.Int32
+	wake     chan struct{}
+	closed   atomic.Bool
+
+	// The current parallel loop: its fields are written by the caller while
+	// no goroutine is in it (active = 0), then published by storing its
+	// generation in open; a goroutine counts itself active before it reads
+	// open, so the caller, having reset open, can wait for active = 0.
+	open     atomic.Uint64 // the generation of the open loop, or 0
+	gen      uint64        // the caller's last generation
+	active   atomic.Int32
+	next     atomic.Int64 // the next task to claim
+	finished atomic.Int64 // tasks done
+	tasks    int64
+	fn       func(task, worker int)
+}
+
+// NewTeam returns a Team of workers workers, the caller included; 0 means
+// GOMAXPROCS. A Team of one worker runs everything on the caller.
+func NewTeam(workers int) (*Team, error) {
+	if workers < 0 {
+		return nil, fmt.Errorf("linalg: team of %d workers, want ≥ 0 (0 means GOMAXPROCS): %w", workers, ErrParam)
+	}
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	s := &teamState{n: workers, wake: make(chan struct{}, workers)}
+	for g := 1; g < workers; g++ {
+		go s.helper(g)
+	}
+	t := &Team{s: s}
+	runtime.AddCleanup(t, func(s *teamState) { s.close() }, s)
+	return t, nil
+}
+
+// Workers returns the number of workers of the Team, the caller included.
+func (t *Team) Workers() int { return t.s.n }
+
+// Close stops the Team's goroutines once they finish what they are running.
+// Functions handed to Go and not yet started are run by Close's caller
+// first. Close is idempotent; a closed Team runs everything on its caller.
+func (t *Team) Close() {
+	t.Wait()
+	t.s.close()
+}
+
+func (s *teamState) close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	for range s.n {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Go runs f once on one of the Team's goroutines, or on the caller (at once,
+// or in Wait) if none is free. It does not wait for f; Wait does.
+func (t *Team) Go(f func()) {
+	s := t.s
+	if s.n == 1 || s.closed.Load() {
+		s.runSide(f)
+		return
+	}
+	s.pending.Add(1)
+	s.mu.Lock()
+	s.side = append(s.side, f)
+	s.queued.Add(1)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// Wait returns once every function handed to Go has returned, running the
+// ones no goroutine has started yet on the caller. If one of them panicked,
+// Wait panics with the first panic's value.
+func (t *Team) Wait() {
+	s := t.s
+	for f := s.popSide(); f != nil; f = s.popSide() {
+		s.runSide(f)
+		s.pending.Add(-1)
+	}
+	s.await(func() bool { return s.pending.Load() == 0 })
+	s.mu.Lock()
+	p := s.sidePnc
+	s.sidePnc = nil
+	s.mu.Unlock()
+	if p != nil {
+		panic(p)
+	}
+}
+
+// runSide runs a function of Go, keeping its panic for Wait.
+func (s *teamState) runSide(f func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.mu.Lock()
+			if s.sidePnc == nil {
+				s.sidePnc = p
+			}
+			s.mu.Unlock()
+		}
+	}()
+	f()
+}
+
+// popSide removes and returns the oldest function of Go not yet started, or
+// nil.
+func (s *teamState) popSide() func() {
+	if s.queued.Load() == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.side) == 0 {
+		return nil
+	}
+	f := s.side[0]
+	s.side[0] = nil
+	s.side = s.side[1:]
+	if len(s.side) == 0 {
+		s.side = s.side[:0:0]
+	}
+	s.queued.Add(-1)
+	return f
+}
+
+// signal wakes a sleeping goroutine, if any, after work was published.
+func (s *teamState) signal() {
+	if s.sleepers.Load() > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run calls fn(task, worker) for every task in [0, tasks), on the caller
+// (worker 0) and the Team's goroutines (workers 1 … n−1, each task claimed
+// once), and returns when all have returned. A panic of fn is re-raised on
+// the caller after the other tasks finish.
+func (s *teamState) run(tasks int, fn func(task, worker int)) {
+	if tasks <= 0 {
+		return
+	}
+	s.fn, s.tasks = fn, int64(tasks)
+	s.next.Store(0)
+	s.finished.Store(0)
+	s.gen++
+	s.open.Store(s.gen)
+	s.signal()
+	s.work(0)
+	s.await(func() bool { return s.finished.Load() == s.tasks })
+	s.open.Store(0)
+	s.await(func() bool { return s.active.Load() == 0 })
+	s.fn = nil
+	if p := s.loopPnc; p != nil {
+		s.loopPnc = nil
+		panic(p)
+	}
+}
+
+// work claims and runs tasks of the open loop as worker g until none is
+// left.
+func (s *teamState) work(g int) {
+	for {
+		i := s.next.Add(1) - 1
+		if i >= s.tasks {
+			return
+		}
+		s.task(int(i), g)
+		s.finished.Add(1)
+	}
+}
+
+// task runs one task, keeping its panic for run.
+func (s *teamState) task(i, g int) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.mu.Lock()
+			if s.loopPnc == nil {
+				s.loopPnc = p
+			}
+			s.mu.Unlock()
+		}
+	}()
+	s.fn(i, g)
+}
+
+// await polls done, yielding to the scheduler, for up to teamSpin, then
+// sleeps between polls. It is used for work that is already running.
+func (s *teamState) await(done func() bool) {
+	start := time.Now()
+	for i := 1; !done(); i++ {
+		if i%64 == 0 {
+			runtime.Gosched()
+			if i%1024 == 0 && time.Since(start) > teamSpin {
+				time.Sleep(10 * time.Microsecond)
+			}
+		}
+	}
+}
+
+// helper is the loop of the Team's goroutine g: functions of Go first, then
+// tasks of an open loop; polling for up to teamSpin when there is neither,
+// then sleeping until signalled.
+func (s *teamState) helper(g int) {
+	idle := time.Now()
+	for i := 1; ; i++ {
+		if f := s.popSide(); f != nil {
+			s.runSide(f)
+			s.pending.Add(-1)
+			idle, i = time.Now(), 0
+			continue
+		}
+		s.active.Add(1)
+		if gen := s.open.Load(); gen != 0 && s.next.Load() < s.tasks {
+			s.work(g)
+			s.active.Add(-1)
+			idle, i = time.Now(), 0
+			continue
+		}
+		s.active.Add(-1)
+		if s.closed.Load() {
+			return
+		}
+		if i%64 != 0 {
+			continue
+		}
+		runtime.Gosched()
+		if i%1024 != 0 || time.Since(idle) < teamSpin {
+			continue
+		}
+		// Sleep; a poster that missed the count finds the work re-checked.
+		s.sleepers.Add(1)
+		if s.queued.Load() == 0 && s.open.Load() == 0 && !s.closed.Load() {
+			<-s.wake
+		}
+		s.sleepers.Add(-1)
+		idle, i = time.Now(), 0
+	}
+}

@@ -1,0 +1,260 @@
+package linalg
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// TestTeamRun: every task runs exactly once, on a worker id in [0, n), never
+// on two tasks at once per id, for teams larger and smaller than GOMAXPROCS
+// and with one P, across loops separated by sleeps long enough for the
+// goroutines to stop polling.
+func TestTeamRun(t *testing.T) {
+	for _, procs := range []int{1, 2, 4} {
+		old := runtime.GOMAXPROCS(procs)
+		for _, n := range []int{1, 2, 3, 5} {
+			team, err := NewTeam(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			busy := make([]atomic.Int32, n)
+			for round, tasks := range []int{0, 1, 7, 64, 3} {
+				if round == 3 {
+					time.Sleep(3 * teamSpin) // the goroutines sleep now
+				}
+				count := make([]atomic.Int32, tasks)
+				var clash atomic.Bool
+				team.s.run(tasks, func(i, g int) {
+					if g < 0 || g >= n || busy[g].Add(1) != 1 {
+						clash.Store(true)
+						return
+					}
+					count[i].Add(1)
+					runtime.Gosched() // let another worker overlap
+					busy[g].Add(-1)
+				})
+				if clash.Load() {
+					t.Fatalf("GOMAXPROCS %d, n %d, %d tasks: a worker id out of range or used twice at once", procs, n, tasks)
+				}
+				for i := range count {
+					if c := count[i].Load(); c != 1 {
+						t.Fatalf("GOMAXPROCS %d, n %d: task %d of %d ran %d times", procs, n, i, tasks, c)
+					}
+				}
+			}
+			team.Close()
+		}
+		runtime.GOMAXPROCS(old)
+	}
+}
+
+// TestTeamGo: every function handed to Go runs once before Wait returns,
+// whether a goroutine of the Team or the caller (in Wait, or when the Team
+// is closed or has one worker) runs it.
+func TestTeamGo(t *testing.T) {
+	for _, n := range []int{1, 2, 4} {
+		team, err := NewTeam(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 50 {
+			var ran [10]atomic.Int32
+			for i := range ran {
+				team.Go(func() { ran[i].Add(1) })
+			}
+			if round%2 == 0 {
+				team.s.run(8, func(int, int) {})
+			}
+			team.Wait()
+			for i := range ran {
+				if c := ran[i].Load(); c != 1 {
+					t.Fatalf("n %d round %d: function %d ran %d times before Wait returned", n, round, i, c)
+				}
+			}
+		}
+		team.Close()
+		var after atomic.Int32
+		team.Go(func() { after.Add(1) })
+		if after.Load() != 1 {
+			t.Errorf("n %d: a closed Team did not run Go's function on the caller", n)
+		}
+		team.Close() // idempotent
+	}
+}
+
+// TestTeamPanics: a panic in a function of Go reaches Wait's caller, and one
+// in a loop task reaches run's caller after the other tasks finish; the Team
+// keeps working after either.
+func TestTeamPanics(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	errBoom := errors.New("boom")
+	recovered := func(f func()) (v any) {
+		defer func() { v = recover() }()
+		f()
+		return nil
+	}
+	for range 20 {
+		team.Go(func() { panic(errBoom) })
+		if v := recovered(team.Wait); v != errBoom {
+			t.Fatalf("Wait recovered %v, want the function's panic", v)
+		}
+		var done atomic.Int32
+		v := recovered(func() {
+			team.s.run(16, func(i, _ int) {
+				if i == 5 {
+					panic(errBoom)
+				}
+				done.Add(1)
+			})
+		})
+		if v != errBoom || done.Load() != 15 {
+			t.Fatalf("run recovered %v after %d tasks, want the task's panic after 15", v, done.Load())
+		}
+	}
+	var ok atomic.Int32
+	team.s.run(4, func(int, int) { ok.Add(1) })
+	team.Go(func() { ok.Add(1) })
+	team.Wait()
+	if ok.Load() != 5 {
+		t.Errorf("after panics, %d of 5 functions ran", ok.Load())
+	}
+}
+
+// TestTeamReleased: Close stops the goroutines, and so does dropping a Team
+// without closing it.
+func TestTeamReleased(t *testing.T) {
+	// Settle: goroutines of earlier tests' Teams may still be exiting.
+	base := runtime.NumGoroutine()
+	for same := 0; same < 3; {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		if n := runtime.NumGoroutine(); n == base {
+			same++
+		} else {
+			base, same = n, 0
+		}
+	}
+	waitFor := func(what string) {
+		t.Helper()
+		for range 500 {
+			runtime.GC()
+			if runtime.NumGoroutine() <= base {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Errorf("%s: %d goroutines, want %d", what, runtime.NumGoroutine(), base)
+	}
+	team, err := NewTeam(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team.s.run(10, func(int, int) {})
+	if runtime.NumGoroutine() < base+3 {
+		t.Fatalf("a Team of 4 runs %d goroutines more, want 3", runtime.NumGoroutine()-base)
+	}
+	team.Close()
+	waitFor("after Close")
+
+	func() {
+		team, err := NewTeam(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		team.s.run(10, func(int, int) {})
+	}()
+	waitFor("after dropping an open Team")
+}
+
+func TestTeamErrors(t *testing.T) {
+	if _, err := NewTeam(-1); !errors.Is(err, ErrParam) {
+		t.Errorf("NewTeam(-1): %v, want ErrParam", err)
+	}
+	team, err := NewTeam(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	if team.Workers() != runtime.GOMAXPROCS(0) {
+		t.Errorf("NewTeam(0) has %d workers, want GOMAXPROCS = %d", team.Workers(), runtime.GOMAXPROCS(0))
+	}
+}
+
+// TestScoreGradRowsTeam: on a Team, ScoreGradRowsPrecision gives the bits of
+// a single worker in both precisions, and the same error (the lowest
+// failing block's) when the callback fails in several segments.
+func TestScoreGradRowsTeam(t *testing.T) {
+	const n, d, k, m = 2000, 100, 10, 601
+	rnd := rand.New(rand.NewPCG(5, 6))
+	x := NewMatrix32(n, d)
+	for i := range x.Data {
+		x.Data[i] = float32(rnd.NormFloat64())
+	}
+	w := mat.NewDense(k, d, nil)
+	for l := range k {
+		for j := range d {
+			w.Set(l, j, 0.1*rnd.NormFloat64())
+		}
+	}
+	rows := make([]int, m)
+	for j := range rows {
+		rows[j] = rnd.IntN(n)
+	}
+	f := func(first int, s []float64, stride int, norms []float64) error {
+		for i := range norms {
+			for l := range k {
+				s[i*stride+l] = math.Tanh(s[i*stride+l]) * float64(1+(first+i)%3)
+			}
+		}
+		return nil
+	}
+	fail := func(first int, s []float64, stride int, norms []float64) error {
+		if first >= 192 {
+			return fmt.Errorf("block at %d", first)
+		}
+		return f(first, s, stride, norms)
+	}
+	for _, p := range []Precision{Float64, Float32} {
+		var want mat.Dense
+		if err := ScoreGradRowsPrecision(&want, x, rows, w, f, nil, 1, p); err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []int{2, 3} {
+			team, err := NewTeam(size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := RowsWork{Team: team}
+			for round := range 20 {
+				var got mat.Dense
+				if err := ScoreGradRowsPrecision(&got, x, rows[:m-round], w, f, &ws, 0, p); err != nil {
+					t.Fatal(err)
+				}
+				var ref mat.Dense
+				if err := ScoreGradRowsPrecision(&ref, x, rows[:m-round], w, f, nil, 1, p); err != nil {
+					t.Fatal(err)
+				}
+				if !mat.Equal(&got, &ref) {
+					t.Fatalf("%v, team of %d, %d rows: gradient differs bitwise from one worker's", p, size, m-round)
+				}
+				err := ScoreGradRowsPrecision(&got, x, rows, w, fail, &ws, 0, p)
+				if err == nil || err.Error() != "block at 192" {
+					t.Fatalf("%v, team of %d: error %v, want the lowest failing block's", p, size, err)
+				}
+			}
+			team.Close()
+		}
+	}
+}
