@@ -68,6 +68,12 @@ type Batch struct {
 	// Eval; results do not depend on workers in either. EvalClipSum's fused
 	// minibatch path follows it too (linalg.ScoreGradRowsPrecision).
 	Precision linalg.Precision
+	// Team, if not nil, runs the segments of EvalClipSum's fused path (see
+	// linalg.RowsWork), in place of fresh goroutines: for a DP-SGD loop of
+	// sub-millisecond steps, whose noise can run on the same Team
+	// (linalg.Team.Go). EvalClipSum's workers argument then applies to its
+	// other paths only. Results do not depend on it.
+	Team *linalg.Team
 
 	x                     *linalg.Matrix32 // the block of the last Eval
 	rBuf, cBuf, sBuf      []float64

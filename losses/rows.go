@@ -192,6 +192,7 @@ func evalClipSumFused(dst *Batch, f rowLoss, offset, alpha float64, x *linalg.Ma
 	}
 	dst.fused = fusedArgs{f: f, offset: offset, alpha: alpha, rows: rows, labels: labels, bias: bias, clip: clip, k: k,
 		r: rr, c: cr, losses: losses, clipEff: effectiveClip(clip, dst.Precision)}
+	dst.work.Team = dst.Team
 	err := linalg.ScoreGradRowsPrecision(gradW, x, rows, w, dst.rowsFunc, &dst.work, workers, dst.Precision)
 	dst.fused = fusedArgs{}
 	if err != nil {
