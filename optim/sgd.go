@@ -318,12 +318,14 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		samples[1] = newSampler(n, r.kinds[0].rate)
 	}
 	// The step's randomness — its noise, then the next step's sample — does
-	// not depend on the data, so with two or more workers a helper goroutine
-	// draws it while the step's gradient is computed: the same draws from
-	// the same Source in the same order (dp.DrawNormals, dp.AddNormals), so
-	// the run is the same bits as drawing them after the gradient. A Source
-	// that adds hardened noise itself (dp.GaussianAdder) is drawn from in
-	// order after each gradient instead.
+	// not depend on the data, so with two or more workers it is drawn on a
+	// goroutine of a linalg.Team while the step's gradient is computed on
+	// the caller and the Team's other goroutines: the same draws from the
+	// same Source in the same order (dp.DrawNormals, dp.AddNormals), so the
+	// run is the same bits as drawing them after the gradient. The Team's
+	// goroutines stay awake between steps, which spares each step the
+	// wake-up of sleeping threads. A Source that adds hardened noise itself
+	// (dp.GaussianAdder) is drawn from in order after each gradient instead.
 	_, hardened := r.src.(dp.GaussianAdder)
 	workers := s.Workers
 	if workers == 0 {
@@ -336,9 +338,19 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		draws = make([]float64, size)
 	}
 	var (
-		helper  sync.WaitGroup
-		drawErr error
+		drawErr   error
+		drawPanic any // a panic of the Source on the helper, re-raised on the caller
 	)
+	if workers > 1 && !full {
+		team, err := linalg.NewTeam(workers)
+		if err != nil {
+			return nil, fmt.Errorf("optim: DP-SGD: %w", err)
+		}
+		// Closed even on a panic, after the functions handed to it return,
+		// so that no goroutine draws from the Source after Solve returns.
+		defer team.Close()
+		batch.Team = team
+	}
 	if !full {
 		rows = samples[0].draw(src)
 	}
@@ -362,19 +374,37 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 				next = samples[(t+1)%2].draw(src)
 			}
 		}
-		var drawPanic any // a panic of the Source on the helper, re-raised here
+		var helper sync.WaitGroup // the helper of a full-batch run (no Team)
 		if ahead {
-			helper.Go(func() {
-				defer func() { drawPanic = recover() }()
-				draw()
-			})
+			if batch.Team != nil {
+				batch.Team.Go(draw)
+			} else {
+				helper.Go(func() {
+					defer func() {
+						if p := recover(); p != nil {
+							drawPanic = p
+						}
+					}()
+					draw()
+				})
+			}
 		}
 		var err error
 		func() {
 			if ahead {
 				// Waited for even if the gradient panics, so that no
 				// goroutine draws from the Source after Solve has returned.
-				defer helper.Wait()
+				// A panic of the Source on the helper is re-raised here.
+				defer func() {
+					if batch.Team != nil {
+						batch.Team.Wait()
+						return
+					}
+					helper.Wait()
+					if drawPanic != nil {
+						panic(drawPanic)
+					}
+				}()
 			}
 			if m > 0 {
 				// The sampled rows are read in place (no gathered copy);
@@ -387,9 +417,6 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 				clear(grad)
 			}
 		}()
-		if drawPanic != nil {
-			panic(drawPanic)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("optim: DP-SGD step %d: %w", t, err)
 		}
