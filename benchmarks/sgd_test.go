@@ -30,12 +30,13 @@ import (
 //     block, losses Eval on it, then per-example gradients materialised, their
 //     norms, and the clipped sum (the materialiser of BenchmarkPerExample).
 //
-// The identity methods draw each step's noise, and the next step's sample,
-// on a helper goroutine while the step's gradient is computed, as optim.SGD
-// does with two or more workers: the same draws from the same source in the
-// same order (the randomness does not depend on the data), so the batches
-// and the noise are the materialised loop's. The materialised loop draws
-// them in turn, as before.
+// The identity methods run on a linalg.Team, as optim.SGD does with two or
+// more workers: each step's noise, and the next step's sample, are drawn on
+// one of the Team's goroutines while the caller and the Team compute the
+// step's gradient — the same draws from the same source in the same order
+// (the randomness does not depend on the data), so the batches and the
+// noise are the materialised loop's — and the Team's goroutines stay awake
+// between steps. The materialised loop draws them in turn, as before.
 //
 // method=solver is optim.SGD itself with RDP accounting (its default PLD
 // calibration and report cost seconds that do not depend on the gradient
@@ -51,6 +52,14 @@ func BenchmarkDPSGDEpoch(b *testing.B) {
 				e := newEpoch(x, labels, s.k, batchSize, method == "materialised")
 				if method == "identity" {
 					e.batch.Precision = linalg.Float32
+				}
+				if e.m == nil {
+					team, err := linalg.NewTeam(0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer team.Close()
+					e.batch.Team = team
 				}
 				t := startTimer()
 				for b.Loop() {
@@ -168,8 +177,8 @@ func (e *epoch) run(steps int) error {
 }
 
 // runAhead is run for the norm identity, with each step's noise and the next
-// step's sample drawn on a helper goroutine during the step's gradient: the
-// same draws in the same order as run's.
+// step's sample drawn on the batch's Team (a fresh goroutine if it has none)
+// during the step's gradient: the same draws in the same order as run's.
 func (e *epoch) runAhead(steps int) error {
 	const z, clip = 1.0, 1.0
 	src := dp.NewSeededSource(1)
@@ -191,20 +200,30 @@ func (e *epoch) runAhead(steps int) error {
 	}
 	e.idx = sample(e.idx)
 	var helper sync.WaitGroup
+	team := e.batch.Team
 	for t := range steps {
-		helper.Go(func() {
+		draw := func() {
 			src.Normal(e.noise)
 			if t+1 < steps {
 				e.next = sample(e.next)
 			}
-		})
+		}
+		if team != nil {
+			team.Go(draw)
+		} else {
+			helper.Go(draw)
+		}
 		var err error
 		if len(e.idx) == 0 {
 			e.grad.Zero()
 		} else {
 			err = losses.EvalClipSum(&e.batch, e.loss, e.x, e.labels, e.idx, e.w, nil, clip, e.grad, nil, 0)
 		}
-		helper.Wait()
+		if team != nil {
+			team.Wait()
+		} else {
+			helper.Wait()
+		}
 		if err != nil {
 			return err
 		}
@@ -218,21 +237,31 @@ func (e *epoch) runAhead(steps int) error {
 	return nil
 }
 
-// TestEpochAhead: the identity loop with its randomness drawn ahead on a
-// helper gives the model of the same loop drawing it in turn, bit for bit.
+// TestEpochAhead: the identity loop with its randomness drawn ahead, on a
+// helper goroutine or on a Team, gives the model of the same loop drawing it
+// in turn, bit for bit.
 func TestEpochAhead(t *testing.T) {
 	x, labels := problem(3000, 50, 10)
-	a := newEpoch(x, labels, 10, 64, false)
-	b := newEpoch(x, labels, 10, 64, false)
+	a := newEpoch(x, labels, 10, 200, false)
+	b := newEpoch(x, labels, 10, 200, false)
+	c := newEpoch(x, labels, 10, 200, false)
 	b.serial = true
-	if err := a.run(40); err != nil {
+	team, err := linalg.NewTeam(2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.run(40); err != nil {
-		t.Fatal(err)
+	defer team.Close()
+	c.batch.Team = team
+	for _, e := range []*epoch{a, b, c} {
+		if err := e.run(40); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !mat.Equal(a.w, b.w) {
 		t.Error("drawing ahead changes the model")
+	}
+	if !mat.Equal(c.w, b.w) {
+		t.Error("drawing ahead on a Team changes the model")
 	}
 	if mat.Norm(a.w, 2) == 0 {
 		t.Error("zero model")
