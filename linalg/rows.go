@@ -152,8 +152,10 @@ func ScoreGradScratch(m, d, k int) int {
 // so its error is that of float64 summation of m terms; it differs from
 // MulRtX's (which sums 256-row blocks) in rounding only.
 //
-// Segments are spread over workers goroutines (0 means GOMAXPROCS); the
-// result, and every value f sees, is bit-identical for any workers count.
+// Segments are spread over workers goroutines (0 means GOMAXPROCS), or over
+// the caller and the goroutines of ws.Team if it is set; the result, and
+// every value f sees, is bit-identical for any workers count and with or
+// without a Team.
 // Scratch of ScoreGradScratch(m, d, K) float64s is kept in ws (nil means
 // fresh scratch for this call), so this is meant for minibatches: for
 // thousands of rows and large K·d, MulXWtNorms and MulRtX use less memory.

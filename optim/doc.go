@@ -64,5 +64,8 @@
 // DP-SGD draws each step's noise and next sample on one goroutine while the
 // gradient is computed (in release order, from the same Source, so results do
 // not change), and DP-LS computes its report's side-by-side ε while the
-// eigendecomposition runs.
+// eigendecomposition runs. Minibatch DP-SGD runs its steps on a linalg.Team
+// of Workers goroutines (the caller's included) that poll for up to a
+// millisecond between steps instead of sleeping: a busy-looking second core
+// during a run is that, and it ends with Solve.
 package optim
