@@ -83,9 +83,9 @@
 //
 // ScoreGradRows, meant for the minibatches of DP-SGD (a fraction of a
 // millisecond each), can instead run on a Team set in its RowsWork: a fixed
-// set of goroutines that poll for work for up to a millisecond after each
-// call rather than sleep, since waking a sleeping thread costs tens to
-// hundreds of microseconds per call. A Team also runs functions handed to
+// set of goroutines that poll for work for up to a quarter of a millisecond
+// after each call rather than sleep, since waking a sleeping thread costs
+// tens to hundreds of microseconds per call. A Team also runs functions handed to
 // it with Go (a step's noise draw) beside the call. Results do not depend
 // on it either.
 package linalg

@@ -9,19 +9,24 @@ import (
 )
 
 // teamSpin is how long an idle goroutine of a Team, or a caller waiting for
-// one, polls for work before it sleeps. It is longer than the serial part of
-// a DP-SGD step (the model update and the checks before the next gradient,
-// tens of microseconds) and much shorter than any pause a user would notice
-// as load.
-const teamSpin = time.Millisecond
+// one, polls for work before it sleeps. It is several times the serial part
+// of a DP-SGD step (the model update and the checks before the next
+// gradient, tens of microseconds), and short enough that a Team left idle
+// costs nothing noticeable.
+const teamSpin = 250 * time.Microsecond
+
+// teamPoll is the number of polls between yields of a polling goroutine, to
+// the Go scheduler and to the operating system (teamYield).
+const teamPoll = 16
 
 // A Team is a fixed set of goroutines for many short parallel calls: the
 // steps of a DP-SGD loop, each a fraction of a millisecond. Fresh goroutines
 // per call sleep between calls, and waking a sleeping thread costs the
 // operating system (and a virtual machine's hypervisor) tens to hundreds of
 // microseconds, paid at every step. A Team's goroutines instead poll for
-// work for up to a millisecond after their last task, yielding to the Go
-// scheduler as they do, and only then sleep.
+// work for up to a quarter of a millisecond after their last task, yielding
+// to the Go scheduler and to the operating system as they do, and only then
+// sleep.
 //
 // A Team of n workers is the calling goroutine and n−1 goroutines of its
 // own. ScoreGradRows runs its segments on the Team set in its RowsWork (the
@@ -243,9 +248,10 @@ func (s *teamState) task(i, g int) {
 func (s *teamState) await(done func() bool) {
 	start := time.Now()
 	for i := 1; !done(); i++ {
-		if i%64 == 0 {
+		if i%teamPoll == 0 {
 			runtime.Gosched()
-			if i%1024 == 0 && time.Since(start) > teamSpin {
+			teamYield()
+			if i%(16*teamPoll) == 0 && time.Since(start) > teamSpin {
 				time.Sleep(10 * time.Microsecond)
 			}
 		}
@@ -275,11 +281,12 @@ func (s *teamState) helper(g int) {
 		if s.closed.Load() {
 			return
 		}
-		if i%64 != 0 {
+		if i%teamPoll != 0 {
 			continue
 		}
 		runtime.Gosched()
-		if i%1024 != 0 || time.Since(idle) < teamSpin {
+		teamYield()
+		if i%(16*teamPoll) != 0 || time.Since(idle) < teamSpin {
 			continue
 		}
 		// Sleep; a poster that missed the count finds the work re-checked.

@@ -66,6 +66,6 @@
 // not change), and DP-LS computes its report's side-by-side ε while the
 // eigendecomposition runs. Minibatch DP-SGD runs its steps on a linalg.Team
 // of Workers goroutines (the caller's included) that poll for up to a
-// millisecond between steps instead of sleeping: a busy-looking second core
-// during a run is that, and it ends with Solve.
+// quarter of a millisecond between steps instead of sleeping: a second core
+// that looks busy during a run is that, and it ends with Solve.
 package optim
