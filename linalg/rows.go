@@ -39,12 +39,14 @@ type RowsFunc func(first int, s []float64, stride int, norms []float64) error
 // call allocates nothing once the shapes have been seen. The zero value is
 // ready to use. Not safe for concurrent use.
 type RowsWork struct {
-	wp   []float64     // Float64: W in panels of 12 classes, feature-major
-	wp32 []float32     // Float32: W rounded, in panels of 16 classes, feature-major
-	part []float64     // per-segment gradient partials, each lda×ldc (transposed)
-	bufs []rowsScratch // per worker
-	errs []error       // per segment
-	job  rowsJob       // the arguments of the current call
+	wp   []float64 // Float64: W in panels of 12 classes, feature-major
+	wp32 []float32 // Float32: W rounded, in panels of 16 classes, feature-major
+	// The shape wp32 was last packed for (its padding is zero for it).
+	wp32K, wp32D int
+	part         []float64     // per-segment gradient partials, each lda×ldc (transposed)
+	bufs         []rowsScratch // per worker
+	errs         []error       // per segment
+	job          rowsJob       // the arguments of the current call
 
 	// Team, if not nil, runs the segments: the caller and the Team's
 	// goroutines take them in turn, and the workers argument is ignored.
@@ -278,29 +280,30 @@ func rowsPackW64(ws *RowsWork, wr blas64.General) {
 
 // rowsPackW32 rounds W to float32 and packs it in panels of 16 classes,
 // feature-major, as mulXWt32 packs it. It reports false if an entry does not
-// fit float32 (NaN and ±Inf included).
+// fit float32 (NaN and ±Inf included). The padding classes of the last
+// panel (whose scores are computed and ignored) are zeroed when the buffer
+// is new or last held another shape; nothing writes them otherwise.
 func rowsPackW32(ws *RowsWork, wr blas64.General) bool {
 	k, d := wr.Rows, wr.Cols
 	kp := (k + gemm32NR - 1) / gemm32NR
-	wp := rowsGrow32(&ws.wp32, kp*gemm32NR*d)
-	for l := range k {
-		row := wr.Data[l*wr.Stride : l*wr.Stride+d]
-		for _, v := range row {
-			if !gemm32Fits(v) {
-				return false
-			}
-		}
-		p, j := l/gemm32NR, l%gemm32NR
-		panel := wp[p*gemm32NR*d+j : p*gemm32NR*d+j+gemm32NR*(d-1)+1]
-		for r, v := range row {
-			panel[gemm32NR*r] = float32(v)
-		}
+	n := kp * gemm32NR * d
+	if cap(ws.wp32) < n || ws.wp32K != k || ws.wp32D != d {
+		wp := rowsGrow32(&ws.wp32, n)
+		clear(wp)
+		ws.wp32K, ws.wp32D = k, d
 	}
-	// The padding classes of the last panel are zero.
-	if pad := k % gemm32NR; pad != 0 {
-		panel := wp[(kp-1)*gemm32NR*d:]
-		for r := range d {
-			clear(panel[gemm32NR*r+pad : gemm32NR*(r+1)])
+	wp := ws.wp32[:n]
+	for p := range kp {
+		l0 := p * gemm32NR
+		panel := wp[l0*d : (l0+gemm32NR)*d]
+		for l := range min(gemm32NR, k-l0) {
+			row := wr.Data[(l0+l)*wr.Stride : (l0+l)*wr.Stride+d]
+			for r, v := range row {
+				if !gemm32Fits(v) {
+					return false
+				}
+				panel[gemm32NR*r+l] = float32(v)
+			}
 		}
 	}
 	return true

@@ -437,3 +437,44 @@ func BenchmarkScoreGradRows(b *testing.B) {
 		}
 	}
 }
+
+// TestScoreGradRowsReuseShapes: scratch kept across calls of different K
+// and d gives what fresh scratch gives, in both precisions.
+func TestScoreGradRowsReuseShapes(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(8, 9))
+	f := func(first int, s []float64, stride int, norms []float64) error {
+		for i := range norms {
+			for l := range stride {
+				s[i*stride+l] = math.Tanh(s[i*stride+l])
+			}
+		}
+		return nil
+	}
+	for _, p := range []Precision{Float64, Float32} {
+		var ws RowsWork
+		for _, sh := range [][2]int{{17, 40}, {10, 40}, {5, 40}, {10, 40}, {3, 33}, {17, 40}} {
+			k, d := sh[0], sh[1]
+			x := NewMatrix32(300, d)
+			for i := range x.Data {
+				x.Data[i] = float32(rnd.NormFloat64())
+			}
+			w := mat.NewDense(k, d, nil)
+			for l := range k {
+				for j := range d {
+					w.Set(l, j, rnd.NormFloat64())
+				}
+			}
+			rows := []int{5, 17, 299, 0, 42, 42, 7}
+			var got, want mat.Dense
+			if err := ScoreGradRowsPrecision(&got, x, rows, w, f, &ws, 1, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := ScoreGradRowsPrecision(&want, x, rows, w, f, nil, 1, p); err != nil {
+				t.Fatal(err)
+			}
+			if !mat.Equal(&got, &want) {
+				t.Errorf("%v, K = %d, d = %d: reused scratch gives another gradient", p, k, d)
+			}
+		}
+	}
+}
