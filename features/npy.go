@@ -445,7 +445,7 @@ func (a *npyArray) readFeatures(n int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	dst := make([]float32, n*a.cols)
+	dst := linalg.MakeFloat32(n * a.cols)
 	o := a.h.order
 	bad := func(k int, v float64) error {
 		r := a.done + k/a.cols

@@ -204,7 +204,7 @@ func ReadAll(s Stream) (*linalg.Matrix32, []int, error) {
 	var y []int
 	if h, ok := s.(sizeHinter); ok {
 		if n := h.sizeHint(); n > 0 {
-			x.Data = make([]float32, 0, n*d)
+			x.Data = linalg.MakeFloat32(n * d)[:0]
 			y = make([]int, 0, n)
 		}
 	}

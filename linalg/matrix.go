@@ -13,12 +13,12 @@ type Matrix32 struct {
 	Data       []float32 // len(Data) == Rows*Cols
 }
 
-// NewMatrix32 returns a zeroed rows×cols matrix.
+// NewMatrix32 returns a zeroed rows×cols matrix, its data from MakeFloat32.
 func NewMatrix32(rows, cols int) *Matrix32 {
 	if rows < 0 || cols < 0 {
 		panic("linalg: internal: negative dimension")
 	}
-	return &Matrix32{Rows: rows, Cols: cols, Data: make([]float32, rows*cols)}
+	return &Matrix32{Rows: rows, Cols: cols, Data: MakeFloat32(rows * cols)}
 }
 
 // Row returns row i, aliasing the matrix data.

@@ -177,7 +177,7 @@ func LoadDir(dir string) (*Data, error) {
 	val := validationRows(nTrain, ValidationRows)
 	d := &Data{Test: Set{teX, teY}}
 	d.Train.X, d.Validation.X = linalg.NewMatrix32(0, Dim), linalg.NewMatrix32(0, Dim)
-	d.Train.X.Data = make([]float32, 0, TrainRows*Dim)
+	d.Train.X.Data = linalg.MakeFloat32(TrainRows * Dim)[:0] // huge pages: DP-SGD reads random rows
 	d.Validation.X.Data = make([]float32, 0, ValidationRows*Dim)
 	for i := range nTrain {
 		s := &d.Train
