@@ -29,8 +29,8 @@ const (
 // (i < len(norms)), and norms[i] is ‖x_j‖, accumulated in float64. On return
 // s[i*stride+l] must hold the weight r_jl of x_j in row l of the gradient.
 // Entries of s past K in a row are ignored and may be overwritten. A non-nil
-// error stops ScoreGradRows, which returns the error of the lowest failing
-// block. A RowsFunc may be called concurrently for different blocks; each
+// error stops ScoreGradRows (blocks under way on other goroutines finish),
+// which returns the error of the lowest failing block. A RowsFunc may be called concurrently for different blocks; each
 // call must write only what belongs to its rows.
 type RowsFunc func(first int, s []float64, stride int, norms []float64) error
 
@@ -49,8 +49,9 @@ type RowsWork struct {
 	job          rowsJob       // the arguments of the current call
 
 	// Team, if not nil, runs the segments: the caller and the Team's
-	// goroutines take them in turn, and the workers argument is ignored.
-	// The results are the same bits as without a Team.
+	// goroutines take them in turn (the caller alone if the Team has one
+	// worker), and the workers argument is ignored. The results are the
+	// same bits as without a Team.
 	Team *Team
 
 	teamTask func(sg, g int) // job.teamTask, made once per RowsWork
@@ -69,7 +70,8 @@ type rowsJob struct {
 	kp, ldc, lda, mp int
 	plen             int // length of a segment's gradient partial
 	useAsm           bool
-	f32              bool // Float32 kernels (segment32)
+	f32              bool  // Float32 kernels (segment32)
+	failed           int64 // on a Team, the lowest failed segment so far, or segs (atomic)
 
 	// The sum of the partials (sumTask).
 	dr       blas64.General
@@ -323,9 +325,13 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 	}
 	nw = max(1, min(nw, segs))
 	var team *teamState
-	if ws.Team != nil && ws.Team.s.n > 1 && segs > 1 {
-		team = ws.Team.s
-		nw = team.n
+	if ws.Team != nil {
+		// The Team's workers, or the caller alone.
+		nw = 1
+		if ws.Team.s.n > 1 && segs > 1 {
+			team = ws.Team.s
+			nw = team.n
+		}
 	}
 	rowsGrow(&ws.part, segs*plen) // the segments' partials
 	if len(ws.bufs) < nw {
@@ -353,6 +359,7 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 		if ws.teamFor != ws {
 			ws.teamTask, ws.teamSum, ws.teamFor = j.teamTask, j.sumTask, ws
 		}
+		j.failed = int64(segs)
 		team.run(segs, ws.teamTask)
 		for _, err := range errs {
 			if err != nil {
@@ -468,11 +475,22 @@ func rowsAdd(dst, src []float64) {
 	}
 }
 
-// teamTask runs segment sg on worker g for a Team, recording its error. All
-// segments run, so that the error returned is the lowest failing segment's
-// whichever goroutine fails first.
+// teamTask runs segment sg on worker g for a Team, recording its error.
+// Segments are claimed in order, so every segment below a failing one has
+// been claimed and runs: a segment above the lowest failure so far is
+// skipped, and the error returned is still the lowest failing segment's.
 func (j *rowsJob) teamTask(sg, g int) {
-	j.ws.errs[sg] = j.run(sg, g)
+	if int64(sg) > atomic.LoadInt64(&j.failed) {
+		return
+	}
+	if j.ws.errs[sg] = j.run(sg, g); j.ws.errs[sg] != nil {
+		for {
+			f := atomic.LoadInt64(&j.failed)
+			if int64(sg) >= f || atomic.CompareAndSwapInt64(&j.failed, f, int64(sg)) {
+				break
+			}
+		}
+	}
 }
 
 // run runs segment sg on worker g in the job's precision.

@@ -1,6 +1,7 @@
 package linalg
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -37,8 +38,17 @@ const teamPoll = 16
 //
 // Close releases the goroutines; a Team that is no longer referenced is
 // closed by the runtime. One goroutine at a time may use a Team (Go, Wait
-// and the calls running on it); its functions run on other goroutines.
+// and the calls running on it). The functions it runs may run on that
+// goroutine too: a call's tasks always, a function of Go when no goroutine
+// of the Team has started it by Wait, or at once if the Team has one worker
+// or is closed. A panic in either is re-raised on the using goroutine, as
+// is a runtime.Goexit in one (as a panic: the Team replaces a goroutine
+// that exits so).
 type Team struct{ s *teamState }
+
+// errTeamGoexit is the panic value that reports a function of a Team that
+// called runtime.Goexit (t.FailNow, say) instead of returning.
+var errTeamGoexit = errors.New("linalg: a function run by a Team called runtime.Goexit")
 
 // teamState is the part of a Team its goroutines share (they never refer to
 // the Team itself, so that an unreferenced Team can be cleaned up).
@@ -93,7 +103,8 @@ func (t *Team) Workers() int { return t.s.n }
 
 // Close stops the Team's goroutines once they finish what they are running.
 // Functions handed to Go and not yet started are run by Close's caller
-// first. Close is idempotent; a closed Team runs everything on its caller.
+// first, and Close waits for them all as Wait does (and panics as Wait
+// does). Close is idempotent; a closed Team runs everything on its caller.
 func (t *Team) Close() {
 	t.Wait()
 	t.s.close()
@@ -116,7 +127,7 @@ func (s *teamState) close() {
 func (t *Team) Go(f func()) {
 	s := t.s
 	if s.n == 1 || s.closed.Load() {
-		s.runSide(f)
+		s.runSide(f, false)
 		return
 	}
 	s.pending.Add(1)
@@ -132,11 +143,20 @@ func (t *Team) Go(f func()) {
 // Wait panics with the first panic's value.
 func (t *Team) Wait() {
 	s := t.s
+	returned := false
+	defer func() {
+		if !returned { // a Goexit in a function run here: forget the report
+			s.await(func() bool { return s.pending.Load() == 0 })
+			s.mu.Lock()
+			s.sidePnc = nil
+			s.mu.Unlock()
+		}
+	}()
 	for f := s.popSide(); f != nil; f = s.popSide() {
-		s.runSide(f)
-		s.pending.Add(-1)
+		s.runSide(f, true)
 	}
 	s.await(func() bool { return s.pending.Load() == 0 })
+	returned = true
 	s.mu.Lock()
 	p := s.sidePnc
 	s.sidePnc = nil
@@ -146,18 +166,28 @@ func (t *Team) Wait() {
 	}
 }
 
-// runSide runs a function of Go, keeping its panic for Wait.
-func (s *teamState) runSide(f func()) {
+// runSide runs a function of Go, keeping its panic (or Goexit) for Wait,
+// and counts it done if it was counted pending.
+func (s *teamState) runSide(f func(), counted bool) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
+		if !returned {
+			p := recover()
+			if p == nil { // runtime.Goexit: the goroutine goes on exiting
+				p = errTeamGoexit
+			}
 			s.mu.Lock()
 			if s.sidePnc == nil {
 				s.sidePnc = p
 			}
 			s.mu.Unlock()
 		}
+		if counted {
+			s.pending.Add(-1)
+		}
 	}()
 	f()
+	returned = true
 }
 
 // popSide removes and returns the oldest function of Go not yet started, or
@@ -205,11 +235,20 @@ func (s *teamState) run(tasks int, fn func(task, worker int)) {
 	s.gen++
 	s.open.Store(s.gen)
 	s.signal()
+	// Closed however the caller leaves: a Goexit in one of the caller's
+	// tasks unwinds it, and its goroutine is gone with the report.
+	returned := false
+	defer func() {
+		s.open.Store(0)
+		s.await(func() bool { return s.active.Load() == 0 })
+		s.fn = nil
+		if !returned {
+			s.loopPnc = nil
+		}
+	}()
 	s.work(0)
 	s.await(func() bool { return s.finished.Load() == s.tasks })
-	s.open.Store(0)
-	s.await(func() bool { return s.active.Load() == 0 })
-	s.fn = nil
+	returned = true
 	if p := s.loopPnc; p != nil {
 		s.loopPnc = nil
 		panic(p)
@@ -225,22 +264,29 @@ func (s *teamState) work(g int) {
 			return
 		}
 		s.task(int(i), g)
-		s.finished.Add(1)
 	}
 }
 
-// task runs one task, keeping its panic for run.
+// task runs one task, keeping its panic (or Goexit) for run, and counts it
+// finished.
 func (s *teamState) task(i, g int) {
+	returned := false
 	defer func() {
-		if p := recover(); p != nil {
+		if !returned {
+			p := recover()
+			if p == nil { // runtime.Goexit: the goroutine goes on exiting
+				p = errTeamGoexit
+			}
 			s.mu.Lock()
 			if s.loopPnc == nil {
 				s.loopPnc = p
 			}
 			s.mu.Unlock()
 		}
+		s.finished.Add(1)
 	}()
 	s.fn(i, g)
+	returned = true
 }
 
 // await polls done, yielding to the scheduler, for up to teamSpin, then
@@ -262,22 +308,40 @@ func (s *teamState) await(done func() bool) {
 // tasks of an open loop; polling for up to teamSpin when there is neither,
 // then sleeping until signalled.
 func (s *teamState) helper(g int) {
+	inLoop := false
+	defer func() {
+		// Only a runtime.Goexit in a function it ran ends a helper early
+		// (panics are recovered): undo its count and start a replacement.
+		if inLoop {
+			s.active.Add(-1)
+		}
+		if !s.closed.Load() {
+			go s.helper(g)
+		}
+	}()
 	idle := time.Now()
 	for i := 1; ; i++ {
 		if f := s.popSide(); f != nil {
-			s.runSide(f)
-			s.pending.Add(-1)
+			s.runSide(f, true)
 			idle, i = time.Now(), 0
 			continue
 		}
-		s.active.Add(1)
-		if gen := s.open.Load(); gen != 0 && s.next.Load() < s.tasks {
-			s.work(g)
+		// A loop is joined only while open, counted in active so that
+		// the caller can wait for the goroutines that saw it open.
+		if s.open.Load() != 0 {
+			s.active.Add(1)
+			inLoop = true
+			worked := s.open.Load() != 0 && s.next.Load() < s.tasks
+			if worked {
+				s.work(g)
+			}
+			inLoop = false
 			s.active.Add(-1)
-			idle, i = time.Now(), 0
-			continue
+			if worked {
+				idle, i = time.Now(), 0
+				continue
+			}
 		}
-		s.active.Add(-1)
 		if s.closed.Load() {
 			return
 		}

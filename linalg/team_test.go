@@ -258,3 +258,114 @@ func TestScoreGradRowsTeam(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamGoexit: a function that calls runtime.Goexit (t.FailNow does)
+// on a goroutine of the Team is reported to the caller as a panic, one that
+// does so on the caller ends the caller's goroutine and leaves no report
+// behind, and either way the Team goes on working with all its workers.
+func TestTeamGoexit(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	recovered := func(f func()) (v any) {
+		defer func() { v = recover() }()
+		f()
+		return nil
+	}
+	onOther := func(f func()) { // f on a goroutine of its own, which may Goexit or panic
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer func() { _ = recover() }()
+			f()
+		}()
+		<-done
+	}
+	for round := range 10 {
+		// A helper's task: the caller's tasks are slow, so the helper
+		// claims one.
+		var fired atomic.Bool
+		v := recovered(func() {
+			team.s.run(8, func(_, g int) {
+				if g != 0 && !fired.Swap(true) {
+					runtime.Goexit()
+				}
+				time.Sleep(200 * time.Microsecond)
+			})
+		})
+		if !fired.Load() || v != errTeamGoexit {
+			t.Fatalf("round %d: helper's Goexit fired %v, run recovered %v; want errTeamGoexit", round, fired.Load(), v)
+		}
+		// The caller's task, on a goroutine that then ends.
+		fired.Store(false)
+		onOther(func() {
+			team.s.run(8, func(_, g int) {
+				if g == 0 && !fired.Swap(true) {
+					runtime.Goexit()
+				}
+			})
+		})
+		if !fired.Load() {
+			t.Fatalf("round %d: the caller ran no task", round)
+		}
+		// A function of Go: a helper's, reported by Wait; or (whoever
+		// takes it) on a goroutine that then ends or panics.
+		team.Go(runtime.Goexit)
+		time.Sleep(time.Millisecond)
+		if v := recovered(team.Wait); v != errTeamGoexit {
+			t.Fatalf("round %d: Wait recovered %v, want errTeamGoexit", round, v)
+		}
+		team.Go(runtime.Goexit)
+		onOther(team.Wait)
+		if v := recovered(func() { team.s.run(3, func(int, int) {}); team.Wait() }); v != nil {
+			t.Fatalf("round %d: a stale report: %v", round, v)
+		}
+	}
+	// Both workers still take tasks.
+	var seen [2]atomic.Bool
+	for range 200 {
+		team.s.run(4, func(_, g int) {
+			seen[g].Store(true)
+			time.Sleep(20 * time.Microsecond)
+		})
+		if seen[0].Load() && seen[1].Load() {
+			return
+		}
+	}
+	t.Errorf("after Goexits, workers seen: %v %v", seen[0].Load(), seen[1].Load())
+}
+
+// TestScoreGradRowsOneWorkerTeam: with a Team of one worker, ScoreGradRows
+// runs on the caller alone, whatever its workers argument.
+func TestScoreGradRowsOneWorkerTeam(t *testing.T) {
+	team, err := NewTeam(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	x := NewMatrix32(640, 4)
+	for i := range x.Data {
+		x.Data[i] = 1
+	}
+	w := mat.NewDense(2, 4, nil)
+	var inside, most atomic.Int32
+	f := func(first int, s []float64, stride int, norms []float64) error {
+		c := inside.Add(1)
+		if c > most.Load() {
+			most.Store(c)
+		}
+		time.Sleep(100 * time.Microsecond)
+		inside.Add(-1)
+		return nil
+	}
+	ws := RowsWork{Team: team}
+	var g mat.Dense
+	if err := ScoreGradRows(&g, x, nil, w, f, &ws, 4); err != nil {
+		t.Fatal(err)
+	}
+	if most.Load() != 1 {
+		t.Errorf("a one-worker Team: %d blocks at once, want 1", most.Load())
+	}
+}

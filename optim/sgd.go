@@ -318,13 +318,15 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		samples[1] = newSampler(n, r.kinds[0].rate)
 	}
 	// The step's randomness — its noise, then the next step's sample — does
-	// not depend on the data, so with two or more workers it is drawn on a
-	// goroutine of a linalg.Team while the step's gradient is computed on
-	// the caller and the Team's other goroutines: the same draws from the
-	// same Source in the same order (dp.DrawNormals, dp.AddNormals), so the
-	// run is the same bits as drawing them after the gradient. The Team's
-	// goroutines stay awake between steps, which spares each step the
-	// wake-up of sleeping threads. A Source that adds hardened noise itself
+	// not depend on the data, so with two or more workers it is drawn while
+	// the step's gradient is computed: with minibatches it is handed to a
+	// linalg.Team (Go), whose goroutines also compute the gradient with the
+	// caller and stay awake between steps, sparing each step the wake-up of
+	// sleeping threads; with the full batch, on a fresh goroutine. Either way
+	// the draws are the same, from the same Source, in the same order
+	// (dp.DrawNormals, dp.AddNormals), one goroutine at a time, all before
+	// the step's gradient is used, so the run is the same bits as drawing
+	// them after the gradient. A Source that adds hardened noise itself
 	// (dp.GaussianAdder) is drawn from in order after each gradient instead.
 	_, hardened := r.src.(dp.GaussianAdder)
 	workers := s.Workers

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"gonum.org/v1/gonum/floats"
@@ -835,5 +837,71 @@ func TestSGDConformance(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { optimtest.Run(t, tc.cfg) })
+	}
+}
+
+// exclusiveSource counts calls that overlap another call, and calls made
+// after closed is set; Normal sleeps so that its draw overlaps the gradient,
+// and fails (panics) at its failAt-th call if failAt > 0.
+type exclusiveSource struct {
+	dp.Source
+	inside, overlaps, late atomic.Int32
+	calls                  atomic.Int32
+	closed                 atomic.Bool
+	failAt                 int32
+}
+
+func (s *exclusiveSource) enter() func() {
+	if s.closed.Load() {
+		s.late.Add(1)
+	}
+	if s.inside.Add(1) != 1 {
+		s.overlaps.Add(1)
+	}
+	return func() { s.inside.Add(-1) }
+}
+
+func (s *exclusiveSource) Uint64() uint64 {
+	defer s.enter()()
+	return s.Source.Uint64()
+}
+
+func (s *exclusiveSource) Normal(dst []float64) {
+	defer s.enter()()
+	if c := s.calls.Add(1); c == s.failAt {
+		panic("exclusiveSource: broken")
+	}
+	time.Sleep(200 * time.Microsecond)
+	s.Source.Normal(dst)
+}
+
+// TestSGDSourceExclusive: however a run ends — normally, with a Source that
+// panics, or cancelled — DP-SGD never uses its Source from two goroutines
+// at once, nor after Solve has returned, with the noise drawn on a Team.
+func TestSGDSourceExclusive(t *testing.T) {
+	data := sgdProblem(2000, 20, 4, 5)
+	for _, end := range []string{"normal", "panic", "cancel"} {
+		for _, workers := range []int{2, 3, 8} {
+			src := &exclusiveSource{Source: dp.NewSeededSource(1)}
+			ctx, cancel := context.WithCancel(context.Background())
+			switch end {
+			case "panic":
+				src.failAt = 7
+			case "cancel":
+				time.AfterFunc(2*time.Millisecond, cancel)
+			}
+			s := &optim.SGD{Privacy: optim.Privacy{Epsilon: 2, Delta: 1e-5, Accountant: accountant.RDP{}},
+				Steps: 40, BatchSize: 300, GradClipNorm: 1, Workers: workers}
+			func() {
+				defer func() { _ = recover() }()
+				_, _ = s.Solve(ctx, data, nil, src)
+			}()
+			src.closed.Store(true)
+			cancel()
+			time.Sleep(2 * time.Millisecond) // a straggler would draw now
+			if o, l := src.overlaps.Load(), src.late.Load(); o != 0 || l != 0 {
+				t.Errorf("%s, Workers %d: %d overlapping calls, %d calls after Solve returned", end, workers, o, l)
+			}
+		}
 	}
 }
