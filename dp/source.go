@@ -39,12 +39,19 @@ type GaussianAdder interface {
 //
 // The Source is not safe for concurrent use.
 func NewSeededSource(seed uint64) Source {
+	cc := rand.NewChaCha8(seededKey(seed))
+	p := newPlain(cc)
+	p.setFast(cc, fastZig())
+	p.seed = seed
+	return p
+}
+
+// seededKey is the ChaCha8 key of NewSeededSource(seed).
+func seededKey(seed uint64) [32]byte {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:8], seed)
 	copy(key[8:], "dpopt/dp seeded source v1")
-	p := newPlain(rand.NewChaCha8(key))
-	p.seed = seed
-	return p
+	return key
 }
 
 // NewSecureSource returns a Source for releases that must be secure: a ChaCha8
@@ -61,10 +68,24 @@ func NewSecureSource() Source {
 }
 
 // plain is a Source over a rand.Source, with the ziggurat normal sampler.
+//
+// Its normals are always those of r.NormFloat64, in order. When src is a
+// *rand.ChaCha8 and setFast has found math/rand/v2's ziggurat tables, Normal
+// and addGaussianPlain take a faster road to the same bits (see zigTables):
+// they read words from cc directly and finish the rare slow draws by handing
+// their first word back to NormFloat64 through rep, so src, r and rr all share
+// the one ChaCha8 stream and Uint64 continues it exactly where the stdlib path
+// would.
 type plain struct {
 	src  rand.Source
 	r    *rand.Rand
 	seed uint64 // the seed of NewSeededSource (a secure source's plain part is never exposed)
+
+	cc        *rand.ChaCha8 // src, when the fast path is on; nil otherwise
+	zig       *zigTables    // the fast path's tables, when cc is set
+	rep       replaySource  // cc with one word pushed back, for slow draws
+	rr        *rand.Rand    // rand.New(&rep)
+	slowDraws uint64        // draws the fast path handed to NormFloat64 (tests read it)
 }
 
 // A Seeded Source can say the seed it was made from, so that a run's report
@@ -88,8 +109,20 @@ func (p *plain) Uint64() uint64 { return p.src.Uint64() }
 
 // Normal fills dst with independent N(0, 1) draws.
 func (p *plain) Normal(dst []float64) {
-	for i := range dst {
-		dst[i] = p.r.NormFloat64()
+	if p.cc == nil {
+		for i := range dst {
+			dst[i] = p.r.NormFloat64()
+		}
+		return
+	}
+	cc, t := p.cc, p.zig
+	for i := range dst { // NormFloat64's draws, bit for bit (see zigTables)
+		u := cc.Uint64()
+		z, ok := t.draw(u)
+		if !ok {
+			z = p.slowNormal(u)
+		}
+		dst[i] = z
 	}
 }
 
@@ -101,8 +134,20 @@ const addGaussianChunk = 4096
 // for Sources that are not GaussianAdders; the inputs are already checked.
 func addGaussianPlain(dst []float64, sigma float64, src Source) {
 	if p, ok := src.(*plain); ok { // no scratch buffer needed
-		for i := range dst {
-			dst[i] += sigma * p.r.NormFloat64()
+		if p.cc == nil {
+			for i := range dst {
+				dst[i] += sigma * p.r.NormFloat64()
+			}
+			return
+		}
+		cc, t := p.cc, p.zig
+		for i := range dst { // Normal's draws, inlined
+			u := cc.Uint64()
+			z, ok := t.draw(u)
+			if !ok {
+				z = p.slowNormal(u)
+			}
+			dst[i] += sigma * z
 		}
 		return
 	}
