@@ -55,7 +55,7 @@ func DrawNormals(z []float64, src Source) error {
 		p.Normal(z)
 		return nil
 	}
-	for len(z) > 0 { // addGaussianPlain's calls: chunks of at most 4096
+	for len(z) > 0 { // addGaussianPlain's calls: chunks of at most NormalsChunk
 		n := min(len(z), addGaussianChunk)
 		src.Normal(z[:n])
 		z = z[n:]

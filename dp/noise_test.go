@@ -427,9 +427,10 @@ func (c *callsSource) Normal(dst []float64) {
 // TestDrawNormals: DrawNormals then AddNormals adds what AddGaussian adds,
 // bit for bit, through the same calls of the Source, and leaves it in the
 // same state — for the seeded source and for a Source of another type,
-// below and above AddGaussian's 4096-draw chunks.
+// below and above AddGaussian's chunks of NormalsChunk draws; and so does
+// DrawNormals over pieces whose lengths are multiples of NormalsChunk.
 func TestDrawNormals(t *testing.T) {
-	for _, n := range []int{1, 4096, 7850, 10000} {
+	for _, n := range []int{1, dp.NormalsChunk, 7850, 10000} {
 		for _, wrap := range []bool{false, true} {
 			t.Run(fmt.Sprintf("n=%d/wrapped=%v", n, wrap), func(t *testing.T) {
 				mk := func() (dp.Source, *callsSource) {
@@ -441,6 +442,7 @@ func TestDrawNormals(t *testing.T) {
 				}
 				srcA, callsA := mk()
 				srcB, callsB := mk()
+				srcC, callsC := mk()
 				want, got := zeros(n), zeros(n)
 				for i := range want {
 					want[i] = float64(i%17) - 8.5
@@ -455,11 +457,24 @@ func TestDrawNormals(t *testing.T) {
 						t.Fatalf("element %d: got %v, want AddGaussian's %v", i, got[i], want[i])
 					}
 				}
+				// In pieces of 2, 1, 3, … chunks.
+				zc := zeros(n)
+				for lo, p := 0, 0; lo < n; p++ {
+					hi := min(n, lo+(1+(p+1)%3)*dp.NormalsChunk)
+					require.NoError(t, dp.DrawNormals(zc[lo:hi], srcC))
+					lo = hi
+				}
+				for i := range z {
+					if math.Float64bits(z[i]) != math.Float64bits(zc[i]) {
+						t.Fatalf("draw %d in pieces: got %v, want %v", i, zc[i], z[i])
+					}
+				}
 				if wrap {
 					require.Equal(t, callsA.calls, callsB.calls, "Normal calls")
+					require.Equal(t, callsA.calls, callsC.calls, "Normal calls in pieces")
 				}
-				if a, b := srcA.Uint64(), srcB.Uint64(); a != b {
-					t.Errorf("next word %#x, want %#x: the source was left in another state", b, a)
+				if a, b, c := srcA.Uint64(), srcB.Uint64(), srcC.Uint64(); a != b || a != c {
+					t.Errorf("next words %#x and %#x, want %#x: the source was left in another state", b, c, a)
 				}
 			})
 		}

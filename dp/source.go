@@ -128,7 +128,15 @@ func (p *plain) Normal(dst []float64) {
 
 // addGaussianChunk is the most normal draws addGaussianPlain asks of a
 // Source's Normal at a time (DrawNormals makes the same calls).
-const addGaussianChunk = 4096
+const addGaussianChunk = NormalsChunk
+
+// NormalsChunk is the most draws AddGaussian and DrawNormals ask of a
+// Source's Normal at a time, at offsets that are multiples of it: so
+// DrawNormals over consecutive pieces of z, each but the last of a length
+// that is a multiple of NormalsChunk, makes the same calls of src.Normal as
+// DrawNormals over z, and gives the same draws. A solver can so draw a
+// release's noise in pieces, in order, between other work.
+const NormalsChunk = 1024
 
 // addGaussian is the plain Gaussian addition: dst[i] += sigma·z_i. It is used
 // for Sources that are not GaussianAdders; the inputs are already checked.
