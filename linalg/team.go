@@ -31,10 +31,12 @@ const teamPoll = 16
 //
 // A Team of n workers is the calling goroutine and n−1 goroutines of its
 // own. ScoreGradRows runs its segments on the Team set in its RowsWork (the
-// caller takes segments too); Go hands a function to the Team's goroutines,
-// so that work that does not depend on the parallel call — a DP-SGD step's
-// noise — runs beside it on the same threads. Results never depend on the
-// Team: ScoreGradRows gives the same bits with or without one.
+// caller takes segments too); Go hands a function to the Team, so that work
+// that does not depend on the parallel call — a DP-SGD step's noise, drawn
+// in pieces — runs beside it: functions of Go run one at a time, in the
+// order given, the Team's goroutines taking them before tasks of a call and
+// the caller when it has no task left. Results never depend on the Team:
+// ScoreGradRows gives the same bits with or without one.
 //
 // Close releases the goroutines; a Team that is no longer referenced is
 // closed by the runtime. One goroutine at a time may use a Team (Go, Wait
@@ -58,8 +60,10 @@ type teamState struct {
 	// Functions handed over with Go: queued under mu, counted in pending
 	// until they return.
 	mu       sync.Mutex
-	side     []func()
-	queued   atomic.Int32 // len(side), for polling without the lock
+	side     []func() // side[head:] are queued
+	head     int
+	queued   atomic.Int32 // len(side) − head, for polling without the lock
+	sideBusy atomic.Int32 // 1 while a function of Go runs: one at a time
 	pending  atomic.Int32
 	sidePnc  any // the first panic of a function of Go, re-raised by Wait
 	loopPnc  any // the first panic of a loop task, re-raised by run
@@ -122,8 +126,12 @@ func (s *teamState) close() {
 	}
 }
 
-// Go runs f once on one of the Team's goroutines, or on the caller (at once,
-// or in Wait) if none is free. It does not wait for f; Wait does.
+// Go queues f to run once, after the functions queued before it have
+// returned and never at the same time as another function of Go, on one of
+// the Team's goroutines or on the caller (in a call, once it has no task
+// left, or in Wait); so functions of Go may share state without locks, as
+// the draws from one random Source do. With one worker, or once the Team is
+// closed, f runs at once on the caller. Go does not wait for f; Wait does.
 func (t *Team) Go(f func()) {
 	s := t.s
 	if s.n == 1 || s.closed.Load() {
@@ -138,9 +146,9 @@ func (t *Team) Go(f func()) {
 	s.signal()
 }
 
-// Wait returns once every function handed to Go has returned, running the
-// ones no goroutine has started yet on the caller. If one of them panicked,
-// Wait panics with the first panic's value.
+// Wait returns once every function handed to Go has returned, running on
+// the caller, in turn, the ones no goroutine has started yet. If one of them
+// panicked, Wait panics with the first panic's value.
 func (t *Team) Wait() {
 	s := t.s
 	returned := false
@@ -152,10 +160,11 @@ func (t *Team) Wait() {
 			s.mu.Unlock()
 		}
 	}()
-	for f := s.popSide(); f != nil; f = s.popSide() {
-		s.runSide(f, true)
-	}
-	s.await(func() bool { return s.pending.Load() == 0 })
+	s.await(func() bool {
+		for s.trySide() {
+		}
+		return s.pending.Load() == 0
+	})
 	returned = true
 	s.mu.Lock()
 	p := s.sidePnc
@@ -166,9 +175,9 @@ func (t *Team) Wait() {
 	}
 }
 
-// runSide runs a function of Go, keeping its panic (or Goexit) for Wait,
-// and counts it done if it was counted pending.
-func (s *teamState) runSide(f func(), counted bool) {
+// runSide runs a function of Go, keeping its panic (or Goexit) for Wait;
+// a queued one (run by trySide) then frees the turn and counts itself done.
+func (s *teamState) runSide(f func(), queued bool) {
 	returned := false
 	defer func() {
 		if !returned {
@@ -182,7 +191,8 @@ func (s *teamState) runSide(f func(), counted bool) {
 			}
 			s.mu.Unlock()
 		}
-		if counted {
+		if queued {
+			s.sideBusy.Store(0)
 			s.pending.Add(-1)
 		}
 	}()
@@ -190,25 +200,27 @@ func (s *teamState) runSide(f func(), counted bool) {
 	returned = true
 }
 
-// popSide removes and returns the oldest function of Go not yet started, or
-// nil.
-func (s *teamState) popSide() func() {
-	if s.queued.Load() == 0 {
-		return nil
+// trySide runs the oldest function of Go not yet started, if there is one
+// and no other function of Go is running, and reports whether it ran one.
+func (s *teamState) trySide() bool {
+	if s.queued.Load() == 0 || !s.sideBusy.CompareAndSwap(0, 1) {
+		return false
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.side) == 0 {
-		return nil
+	if s.head == len(s.side) {
+		s.mu.Unlock()
+		s.sideBusy.Store(0)
+		return false
 	}
-	f := s.side[0]
-	s.side[0] = nil
-	s.side = s.side[1:]
-	if len(s.side) == 0 {
-		s.side = s.side[:0:0]
+	f := s.side[s.head]
+	s.side[s.head] = nil
+	if s.head++; s.head == len(s.side) {
+		s.side, s.head = s.side[:0], 0
 	}
 	s.queued.Add(-1)
-	return f
+	s.mu.Unlock()
+	s.runSide(f, true)
+	return true
 }
 
 // signal wakes a sleeping goroutine, if any, after work was published.
@@ -247,7 +259,15 @@ func (s *teamState) run(tasks int, fn func(task, worker int)) {
 		}
 	}()
 	s.work(0)
-	s.await(func() bool { return s.finished.Load() == s.tasks })
+	// Waiting for the goroutines' last tasks, the caller takes functions
+	// of Go.
+	s.await(func() bool {
+		if s.finished.Load() == s.tasks {
+			return true
+		}
+		s.trySide()
+		return s.finished.Load() == s.tasks
+	})
 	returned = true
 	if p := s.loopPnc; p != nil {
 		s.loopPnc = nil
@@ -304,9 +324,9 @@ func (s *teamState) await(done func() bool) {
 	}
 }
 
-// helper is the loop of the Team's goroutine g: functions of Go first, then
-// tasks of an open loop; polling for up to teamSpin when there is neither,
-// then sleeping until signalled.
+// helper is the loop of the Team's goroutine g: functions of Go first (one
+// goroutine at a time), then tasks of an open loop; polling for up to
+// teamSpin when there is neither, then sleeping until signalled.
 func (s *teamState) helper(g int) {
 	inLoop := false
 	defer func() {
@@ -321,8 +341,9 @@ func (s *teamState) helper(g int) {
 	}()
 	idle := time.Now()
 	for i := 1; ; i++ {
-		if f := s.popSide(); f != nil {
-			s.runSide(f, true)
+		// Functions of Go first: a DP-SGD step's noise, drawn while the
+		// caller starts on the gradient.
+		if s.trySide() {
 			idle, i = time.Now(), 0
 			continue
 		}

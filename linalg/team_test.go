@@ -369,3 +369,49 @@ func TestScoreGradRowsOneWorkerTeam(t *testing.T) {
 		t.Errorf("a one-worker Team: %d blocks at once, want 1", most.Load())
 	}
 }
+
+// TestTeamGoInOrder: functions of Go run one at a time and in the order
+// given, whichever goroutine runs each, so they may share unlocked state
+// (the race detector checks that each one's writes are seen by the next),
+// while parallel calls run beside them.
+func TestTeamGoInOrder(t *testing.T) {
+	for _, n := range []int{2, 3, 5} {
+		team, err := NewTeam(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []int // written by the functions of Go only, without a lock
+		var inside, overlaps atomic.Int32
+		next := 0
+		for round := range 30 {
+			for range 7 {
+				i := next
+				next++
+				team.Go(func() {
+					if inside.Add(1) != 1 {
+						overlaps.Add(1)
+					}
+					order = append(order, i)
+					time.Sleep(time.Duration(i%3) * 10 * time.Microsecond)
+					inside.Add(-1)
+				})
+			}
+			if round%3 != 2 {
+				team.s.run(5, func(int, int) { time.Sleep(20 * time.Microsecond) })
+			}
+			team.Wait()
+		}
+		team.Close()
+		if overlaps.Load() != 0 {
+			t.Errorf("n %d: functions of Go overlapped %d times", n, overlaps.Load())
+		}
+		for i, v := range order {
+			if v != i {
+				t.Fatalf("n %d: function %d ran in place %d", n, v, i)
+			}
+		}
+		if len(order) != next {
+			t.Errorf("n %d: %d of %d functions ran", n, len(order), next)
+		}
+	}
+}
