@@ -31,12 +31,14 @@ import (
 //     norms, and the clipped sum (the materialiser of BenchmarkPerExample).
 //
 // The identity methods run on a linalg.Team, as optim.SGD does with two or
-// more workers: each step's noise, and the next step's sample, are drawn on
-// one of the Team's goroutines while the caller and the Team compute the
-// step's gradient — the same draws from the same source in the same order
-// (the randomness does not depend on the data), so the batches and the
-// noise are the materialised loop's — and the Team's goroutines stay awake
-// between steps. The materialised loop draws them in turn, as before.
+// more workers: each step's noise, in pieces of dp.NormalsChunk draws, and
+// the next step's sample are handed to the Team, whose goroutines draw them
+// in turn before they join the step's gradient (the caller draws what is
+// left when it has no part of the gradient to compute) — the same draws
+// from the same source in the same order (the randomness does not depend on
+// the data), so the batches and the noise are the materialised loop's — and
+// whose goroutines stay awake between steps. The materialised loop draws
+// them in turn, as before.
 //
 // method=solver is optim.SGD itself with RDP accounting (its default PLD
 // calibration and report cost seconds that do not depend on the gradient
@@ -209,7 +211,15 @@ func (e *epoch) runAhead(steps int) error {
 			}
 		}
 		if team != nil {
-			team.Go(draw)
+			// In pieces, as optim.SGD: a worker with nothing else to do
+			// draws the next piece.
+			for lo := 0; lo < len(e.noise); lo += dp.NormalsChunk {
+				piece := e.noise[lo:min(lo+dp.NormalsChunk, len(e.noise))]
+				team.Go(func() { src.Normal(piece) })
+			}
+			if t+1 < steps {
+				team.Go(func() { e.next = sample(e.next) })
+			}
 		} else {
 			helper.Go(draw)
 		}

@@ -320,9 +320,11 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	// The step's randomness — its noise, then the next step's sample — does
 	// not depend on the data, so with two or more workers it is drawn while
 	// the step's gradient is computed: with minibatches it is handed to a
-	// linalg.Team (Go), whose goroutines also compute the gradient with the
-	// caller and stay awake between steps, sparing each step the wake-up of
-	// sleeping threads; with the full batch, on a fresh goroutine. Either way
+	// linalg.Team (Go) in pieces of dp.NormalsChunk draws, which its workers
+	// — the caller's included — draw in turn whenever they have no part of
+	// the gradient to compute, and whose goroutines stay awake between
+	// steps, sparing each step the wake-up of sleeping threads; with the
+	// full batch, on a fresh goroutine. Either way
 	// the draws are the same, from the same Source, in the same order
 	// (dp.DrawNormals, dp.AddNormals), one goroutine at a time, all before
 	// the step's gradient is used, so the run is the same bits as drawing
@@ -378,8 +380,20 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		}
 		var helper sync.WaitGroup // the helper of a full-batch run (no Team)
 		if ahead {
-			if batch.Team != nil {
-				batch.Team.Go(draw)
+			if team := batch.Team; team != nil {
+				// In pieces, in order, that fill the workers' idle time:
+				// the calls of src.Normal are DrawNormals' on all draws.
+				for lo := 0; split && lo < size; lo += dp.NormalsChunk {
+					piece := draws[lo:min(lo+dp.NormalsChunk, size)]
+					team.Go(func() {
+						if drawErr == nil {
+							drawErr = dp.DrawNormals(piece, r.src)
+						}
+					})
+				}
+				if !full && t+1 < s.Steps {
+					team.Go(func() { next = samples[(t+1)%2].draw(src) })
+				}
 			} else {
 				helper.Go(func() {
 					defer func() {
