@@ -46,6 +46,7 @@ type RowsWork struct {
 	part         []float64     // per-segment gradient partials, each lda×ldc (transposed)
 	bufs         []rowsScratch // per worker
 	errs         []error       // per segment
+	segDone      []int32       // Float32: segment done (atomic)
 	job          rowsJob       // the arguments of the current call
 
 	// Team, if not nil, runs the segments: the caller and the Team's
@@ -73,10 +74,12 @@ type rowsJob struct {
 	f32              bool  // Float32 kernels (segment32)
 	failed           int64 // on a Team, the lowest failed segment so far, or segs (atomic)
 
-	// The sum of the partials (sumTask).
+	// The sum of the partials (sumTask, mergeDone).
 	dr       blas64.General
 	segs, pc int
-	overflow int32 // a Float32 sum overflowed (atomic)
+	overflow int32 // the Float32 sum overflowed (atomic)
+	merging  int32 // 1 while a goroutine adds Float32 partials (atomic)
+	merged   int64 // Float32 partials added so far (by the goroutine merging)
 }
 
 type rowsScratch struct {
@@ -352,9 +355,16 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 	mp := (rowsBlock + mr - 1) / mr * mr
 
 	ws.job = rowsJob{x: x, rows: rows, f: f, ws: ws, m: m, d: d, k: k, kp: kp, ldc: ldc, lda: lda, mp: mp,
-		plen: plen, useAsm: gemmUseAsm, f32: f32}
+		plen: plen, useAsm: gemmUseAsm, f32: f32, dr: dr, segs: segs, pc: pc}
 	defer func() { ws.job = rowsJob{} }()
 	j := &ws.job
+	if f32 {
+		if cap(ws.segDone) < segs {
+			ws.segDone = make([]int32, segs)
+		}
+		ws.segDone = ws.segDone[:segs]
+		clear(ws.segDone)
+	}
 	if team != nil {
 		if ws.teamFor != ws {
 			ws.teamTask, ws.teamSum, ws.teamFor = j.teamTask, j.sumTask, ws
@@ -397,9 +407,20 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 		}
 	}
 
+	if f32 {
+		// dst = Σ_segments partial, in segment order, summed as the
+		// segments finished (mergeDone); what is left is merged here.
+		j.mergeDone()
+		if j.merged != int64(segs) {
+			return fmt.Errorf("linalg: internal: %d of %d segments summed", j.merged, segs)
+		}
+		if j.overflow != 0 {
+			return errRowsOverflow
+		}
+		return nil
+	}
 	// dst = Σ_segments partial, in segment order, in column tasks (on the
 	// Team if there is one: each entry's sum is the same either way).
-	j.dr, j.segs, j.pc = dr, segs, pc
 	tasks := j.sumTasks()
 	if team != nil {
 		team.run(tasks, ws.teamSum)
@@ -417,39 +438,21 @@ func scoreGradRows(dr blas64.General, x *Matrix32, rows []int, m, k int, f RowsF
 // rowsSumFeatures is the number of features per task of the Float64 sum.
 const rowsSumFeatures = 128
 
-// sumTasks returns the number of tasks of the sum of the partials: one per
-// class (Float32) or per rowsSumFeatures features (Float64).
+// sumTasks returns the number of tasks of the Float64 sum of the partials:
+// one per rowsSumFeatures features.
 func (j *rowsJob) sumTasks() int {
-	if j.f32 {
-		return j.k
-	}
 	return (j.d + rowsSumFeatures - 1) / rowsSumFeatures
 }
 
-// sumTask adds the segments' partials, in segment order, for the entries of
-// dst of task t: class t (Float32, whose partial is laid out as dst) or
-// features [t·rowsSumFeatures, (t+1)·rowsSumFeatures) of every class
-// (Float64, whose partial is transposed), and writes them to dst. A Float32
-// sum that overflows sets overflow.
+// sumTask adds the segments' Float64 partials (transposed), in segment
+// order, for features [t·rowsSumFeatures, (t+1)·rowsSumFeatures) of every
+// class, and writes them to dst.
 func (j *rowsJob) sumTask(t, _ int) {
 	part, plen, pc, dr := j.ws.part, j.plen, j.pc, j.dr
-	var lo, hi int
-	if j.f32 {
-		lo, hi = t*pc, t*pc+j.d
-	} else {
-		lo, hi = t*rowsSumFeatures*pc, min((t+1)*rowsSumFeatures, j.d)*pc
-	}
+	lo, hi := t*rowsSumFeatures*pc, min((t+1)*rowsSumFeatures, j.d)*pc
 	sum := part[lo:hi]
 	for sg := 1; sg < j.segs; sg++ {
 		rowsAdd(sum, part[sg*plen+lo:sg*plen+hi])
-	}
-	if j.f32 {
-		out := dr.Data[t*dr.Stride : t*dr.Stride+j.d]
-		copy(out, sum)
-		if !gemmFinite64(out) {
-			atomic.StoreInt32(&j.overflow, 1)
-		}
-		return
 	}
 	for f := lo / pc; f < hi/pc; f++ {
 		for l, v := range part[f*pc : f*pc+j.k] {
@@ -496,9 +499,60 @@ func (j *rowsJob) teamTask(sg, g int) {
 // run runs segment sg on worker g in the job's precision.
 func (j *rowsJob) run(sg, g int) error {
 	if j.f32 {
-		return j.segment32(sg, g)
+		err := j.segment32(sg, g)
+		j.finish(sg)
+		return err
 	}
 	return j.segment(sg, g)
+}
+
+// finish marks Float32 segment sg done (computed or failed) and sums what
+// it can into dst.
+func (j *rowsJob) finish(sg int) {
+	atomic.StoreInt32(&j.ws.segDone[sg], 1)
+	j.mergeDone()
+}
+
+// mergeDone adds to dst, in segment order, the partials of the segments that
+// are done and follow those already added, one goroutine at a time: dst =
+// p₀, then dst += p₁, dst += p₂, … — the bits of summing them all at the end
+// — while other segments are still being computed. After adding a run of
+// segments it looks again, so that a segment marked done while another
+// goroutine held the turn is not left behind. The last segment's sum is
+// checked for overflow.
+func (j *rowsJob) mergeDone() {
+	done := j.ws.segDone
+	for {
+		if !atomic.CompareAndSwapInt32(&j.merging, 0, 1) {
+			return // the goroutine adding looks again after it releases
+		}
+		m := int(j.merged)
+		for ; m < j.segs && atomic.LoadInt32(&done[m]) == 1; m++ {
+			j.mergeSegment(m)
+		}
+		j.merged = int64(m)
+		atomic.StoreInt32(&j.merging, 0)
+		if m == j.segs || atomic.LoadInt32(&done[m]) == 0 {
+			return
+		}
+	}
+}
+
+// mergeSegment adds segment sg's Float32 partial (laid out as dst) into dst,
+// or copies it there for sg = 0; after the last, it checks dst.
+func (j *rowsJob) mergeSegment(sg int) {
+	part, dr, pc, d := j.ws.part[sg*j.plen:(sg+1)*j.plen], j.dr, j.pc, j.d
+	for l := range j.k {
+		out := dr.Data[l*dr.Stride : l*dr.Stride+d]
+		if sg == 0 {
+			copy(out, part[l*pc:l*pc+d])
+		} else {
+			rowsAdd(out, part[l*pc:l*pc+d])
+		}
+		if sg == j.segs-1 && !gemmFinite64(out) {
+			atomic.StoreInt32(&j.overflow, 1)
+		}
+	}
 }
 
 // A rowsPrefetcher asks for the selected rows of the next block to be
