@@ -27,7 +27,9 @@ func (j *rowsJob) segment32(sg, g int) error {
 	norms := rowsGrow(&s.norms, rowsBlock)
 	rr := rowsGrow32(&s.rp32, ldr*rowsBlock)
 	gt := part[sg*j.plen : (sg+1)*j.plen]
-	clear(gt)
+	// Only the K classes' rows are read; the padding classes' rows, whose
+	// residual weights are 0, are never cleared.
+	clear(gt[:k*lda])
 	var pf rowsPrefetcher
 	end := min((sg+1)*rowsSegment, m)
 	for b0 := sg * rowsSegment; b0 < end; b0 += rowsBlock {
