@@ -32,11 +32,13 @@ const teamPoll = 16
 // A Team of n workers is the calling goroutine and n−1 goroutines of its
 // own. ScoreGradRows runs its segments on the Team set in its RowsWork (the
 // caller takes segments too); Go hands a function to the Team, so that work
-// that does not depend on the parallel call — a DP-SGD step's noise, drawn
-// in pieces — runs beside it: functions of Go run one at a time, in the
-// order given, the Team's goroutines taking them before tasks of a call and
-// the caller when it has no task left. Results never depend on the Team:
-// ScoreGradRows gives the same bits with or without one.
+// that does not depend on the parallel call — a DP-SGD run's next noise,
+// drawn in pieces — fills the time a worker would otherwise wait: functions
+// of Go run one at a time, in the order given, on whichever goroutine has
+// no task of a call to take (the caller's included, in a call or in Wait
+// and WaitFor), or before the tasks of a call once Hurry made them urgent.
+// Results never depend on the Team: ScoreGradRows gives the same bits with
+// or without one.
 //
 // Close releases the goroutines; a Team that is no longer referenced is
 // closed by the runtime. One goroutine at a time may use a Team (Go, Wait
@@ -64,6 +66,9 @@ type teamState struct {
 	head     int
 	queued   atomic.Int32 // len(side) − head, for polling without the lock
 	sideBusy atomic.Int32 // 1 while a function of Go runs: one at a time
+	pushed   atomic.Int64 // functions of Go queued so far
+	popped   atomic.Int64 // functions of Go started so far (the next is number popped)
+	urgent   atomic.Int64 // functions numbered below it are urgent (Hurry)
 	pending  atomic.Int32
 	sidePnc  any // the first panic of a function of Go, re-raised by Wait
 	loopPnc  any // the first panic of a loop task, re-raised by run
@@ -127,11 +132,14 @@ func (s *teamState) close() {
 }
 
 // Go queues f to run once, after the functions queued before it have
-// returned and never at the same time as another function of Go, on one of
-// the Team's goroutines or on the caller (in a call, once it has no task
-// left, or in Wait); so functions of Go may share state without locks, as
-// the draws from one random Source do. With one worker, or once the Team is
-// closed, f runs at once on the caller. Go does not wait for f; Wait does.
+// returned and never at the same time as another function of Go, on
+// whichever goroutine of the Team has no task of a parallel call to take
+// (the caller's included: in a call, once it has no task left, or in Wait
+// and WaitFor), or before such tasks once Hurry has made it urgent; so
+// functions of Go may share state without locks, as the draws from one
+// random Source do. With one worker, or once the Team is
+// closed, f runs at once on the caller. Go does not wait for f; Wait and
+// WaitFor do.
 func (t *Team) Go(f func()) {
 	s := t.s
 	if s.n == 1 || s.closed.Load() {
@@ -141,29 +149,49 @@ func (t *Team) Go(f func()) {
 	s.pending.Add(1)
 	s.mu.Lock()
 	s.side = append(s.side, f)
+	s.pushed.Add(1)
 	s.queued.Add(1)
 	s.mu.Unlock()
 	s.signal()
 }
 
+// Hurry makes every function handed to Go so far urgent: the Team's
+// goroutines run them before tasks of a parallel call. The others — those
+// handed over after the last Hurry, or all if it is never called — run when
+// a goroutine has no task of a call to take. A loop that hands over its
+// next iteration's work calls Hurry at the start of each iteration, so that
+// the work due by its end goes first and the rest fills the time workers
+// would otherwise wait.
+func (t *Team) Hurry() { t.s.urgent.Store(t.s.pushed.Load()) }
+
 // Wait returns once every function handed to Go has returned, running on
 // the caller, in turn, the ones no goroutine has started yet. If one of them
-// panicked, Wait panics with the first panic's value.
-func (t *Team) Wait() {
+// panicked, Wait panics with the first panic's value. It is WaitFor(0).
+func (t *Team) Wait() { t.WaitFor(0) }
+
+// WaitFor returns once at most n of the functions handed to Go have not
+// returned: all but the n handed over last, since they run in order. Those
+// it waits for and no goroutine has started yet, it runs on the caller. A
+// loop that hands over the work of its next iteration before it waits for
+// the work of this one keeps a whole iteration of slack. If a function that
+// returned panicked, WaitFor panics with the first panic's value.
+func (t *Team) WaitFor(n int) {
 	s := t.s
 	returned := false
 	defer func() {
 		if !returned { // a Goexit in a function run here: forget the report
-			s.await(func() bool { return s.pending.Load() == 0 })
+			s.await(func() bool { return s.pending.Load() <= int32(n) })
 			s.mu.Lock()
 			s.sidePnc = nil
 			s.mu.Unlock()
 		}
 	}()
 	s.await(func() bool {
-		for s.trySide() {
+		// The oldest queued function is one waited for while more than n
+		// are queued.
+		for s.queued.Load() > int32(n) && s.trySide() {
 		}
-		return s.pending.Load() == 0
+		return s.pending.Load() <= int32(n)
 	})
 	returned = true
 	s.mu.Lock()
@@ -217,10 +245,16 @@ func (s *teamState) trySide() bool {
 	if s.head++; s.head == len(s.side) {
 		s.side, s.head = s.side[:0], 0
 	}
+	s.popped.Add(1)
 	s.queued.Add(-1)
 	s.mu.Unlock()
 	s.runSide(f, true)
 	return true
+}
+
+// hurried reports whether the next function of Go to start is urgent.
+func (s *teamState) hurried() bool {
+	return s.queued.Load() > 0 && s.popped.Load() < s.urgent.Load()
 }
 
 // signal wakes a sleeping goroutine, if any, after work was published.
@@ -324,9 +358,10 @@ func (s *teamState) await(done func() bool) {
 	}
 }
 
-// helper is the loop of the Team's goroutine g: functions of Go first (one
-// goroutine at a time), then tasks of an open loop; polling for up to
-// teamSpin when there is neither, then sleeping until signalled.
+// helper is the loop of the Team's goroutine g: urgent functions of Go
+// first, then tasks of an open loop, then other functions of Go (functions
+// of Go one goroutine at a time); polling for up to teamSpin when there is
+// none of these, then sleeping until signalled.
 func (s *teamState) helper(g int) {
 	inLoop := false
 	defer func() {
@@ -341,9 +376,8 @@ func (s *teamState) helper(g int) {
 	}()
 	idle := time.Now()
 	for i := 1; ; i++ {
-		// Functions of Go first: a DP-SGD step's noise, drawn while the
-		// caller starts on the gradient.
-		if s.trySide() {
+		// Urgent functions of Go first (Hurry).
+		if s.hurried() && s.trySide() {
 			idle, i = time.Now(), 0
 			continue
 		}
@@ -362,6 +396,12 @@ func (s *teamState) helper(g int) {
 				idle, i = time.Now(), 0
 				continue
 			}
+		}
+		// Then functions of Go: a DP-SGD run's next noise, in the time a
+		// worker would otherwise wait.
+		if s.trySide() {
+			idle, i = time.Now(), 0
+			continue
 		}
 		if s.closed.Load() {
 			return

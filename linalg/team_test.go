@@ -312,8 +312,17 @@ func TestTeamGoexit(t *testing.T) {
 		}
 		// A function of Go: a helper's, reported by Wait; or (whoever
 		// takes it) on a goroutine that then ends or panics.
-		team.Go(runtime.Goexit)
-		time.Sleep(time.Millisecond)
+		var started atomic.Bool
+		team.Go(func() {
+			started.Store(true)
+			runtime.Goexit()
+		})
+		for deadline := time.Now().Add(5 * time.Second); !started.Load(); { // on the helper
+			if time.Now().After(deadline) {
+				t.Fatal("the helper did not start the function in 5 s")
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
 		if v := recovered(team.Wait); v != errTeamGoexit {
 			t.Fatalf("round %d: Wait recovered %v, want errTeamGoexit", round, v)
 		}
@@ -412,6 +421,74 @@ func TestTeamGoInOrder(t *testing.T) {
 		}
 		if len(order) != next {
 			t.Errorf("n %d: %d of %d functions ran", n, len(order), next)
+		}
+	}
+}
+
+// TestTeamWaitFor: WaitFor(n) returns once all but the n functions handed
+// to Go last have returned — with one worker the caller runs them — and
+// leaves those n to run on.
+func TestTeamWaitFor(t *testing.T) {
+	for _, size := range []int{1, 2, 3} {
+		team, err := NewTeam(size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for round := range 20 {
+			var done [6]atomic.Bool
+			for i := range done {
+				team.Go(func() {
+					time.Sleep(time.Duration(50*(1+i%2)) * time.Microsecond)
+					done[i].Store(true)
+				})
+			}
+			n := round % 4
+			team.WaitFor(n)
+			for i := range len(done) - n {
+				if !done[i].Load() {
+					t.Fatalf("team of %d, WaitFor(%d): function %d of %d has not returned", size, n, i, len(done))
+				}
+			}
+			team.Wait()
+			for i := range done {
+				if !done[i].Load() {
+					t.Fatalf("team of %d: Wait returned before function %d", size, i)
+				}
+			}
+		}
+		team.Close()
+	}
+}
+
+// TestTeamHurry: a function of Go handed over while a call runs waits for
+// the call's tasks to run out, unless Hurry made it urgent: then a goroutine
+// of the Team runs it before its next task.
+func TestTeamHurry(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	const tasks = 40
+	for _, hurry := range []bool{false, true} {
+		claimed := int64(-1) // tasks claimed when the function ran
+		handed := false      // worker 0's: the function is handed over
+		team.s.run(tasks, func(_, g int) {
+			if g == 0 && !handed {
+				handed = true
+				team.Go(func() { claimed = team.s.next.Load() })
+				if hurry {
+					team.Hurry()
+				}
+			}
+			time.Sleep(200 * time.Microsecond)
+		})
+		team.Wait()
+		switch {
+		case hurry && !(claimed >= 0 && claimed < tasks):
+			t.Errorf("urgent: ran with %d of %d tasks claimed, want before they ran out", claimed, tasks)
+		case !hurry && claimed < tasks:
+			t.Errorf("not urgent: ran with %d of %d tasks claimed, want after", claimed, tasks)
 		}
 	}
 }
