@@ -309,26 +309,29 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 
 	var (
 		batch   losses.Batch
-		samples [2]sampler // the current step's and the next one's
+		samples [3]sampler // step t's sample in samples[t%3]
 		rows    []int      // nil: every example (full batch)
 	)
 	batch.Precision = precision(s.Float64)
 	if !full {
-		samples[0] = newSampler(n, r.kinds[0].rate)
-		samples[1] = newSampler(n, r.kinds[0].rate)
+		for i := range samples {
+			samples[i] = newSampler(n, r.kinds[0].rate)
+		}
 	}
-	// The step's randomness — its noise, then the next step's sample — does
-	// not depend on the data, so with two or more workers it is drawn while
-	// the step's gradient is computed: with minibatches it is handed to a
-	// linalg.Team (Go) in pieces of dp.NormalsChunk draws, which its workers
-	// — the caller's included — draw in turn whenever they have no part of
-	// the gradient to compute, and whose goroutines stay awake between
-	// steps, sparing each step the wake-up of sleeping threads; with the
-	// full batch, on a fresh goroutine. Either way
-	// the draws are the same, from the same Source, in the same order
-	// (dp.DrawNormals, dp.AddNormals), one goroutine at a time, all before
-	// the step's gradient is used, so the run is the same bits as drawing
-	// them after the gradient. A Source that adds hardened noise itself
+	// The randomness — step 0's sample, then step t's noise and step t+1's
+	// sample for each t — does not depend on the data, so with two or more
+	// workers it is drawn while gradients are computed. With minibatches it
+	// is handed to a linalg.Team (Go), a step ahead: during step t the Team
+	// draws step t+1's noise, in pieces of dp.NormalsChunk draws, and step
+	// t+2's sample, in whatever time its workers (the caller's included)
+	// would otherwise wait, and step t ends by waiting for what was handed
+	// over during step t−1 (WaitFor). Its goroutines stay awake between
+	// steps, sparing each step the wake-up of sleeping threads. With the
+	// full batch, step t's noise is drawn on a fresh goroutine during step
+	// t. Either way the draws are the same, from the same Source, in the
+	// same order (dp.DrawNormals, dp.AddNormals), one goroutine at a time,
+	// each before it is used, so the run is the same bits as drawing them in
+	// turn after each gradient. A Source that adds hardened noise itself
 	// (dp.GaussianAdder) is drawn from in order after each gradient instead.
 	_, hardened := r.src.(dp.GaussianAdder)
 	workers := s.Workers
@@ -337,14 +340,17 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	}
 	split := r.private && !hardened
 	ahead := workers > 1 && (split || !full) && !(r.private && hardened)
-	var draws []float64 // the current step's N(0, 1) draws (split)
-	if split {
-		draws = make([]float64, size)
-	}
 	var (
+		noise     [2][]float64 // step t's N(0, 1) draws in noise[t%2] (split)
+		noiseErr  [2]error     // the errors drawing them
+		draws     []float64    // the current step's noise
 		drawErr   error
 		drawPanic any // a panic of the Source on the helper, re-raised on the caller
 	)
+	if split {
+		noise[0], noise[1] = make([]float64, size), make([]float64, size)
+		draws = noise[0]
+	}
 	if workers > 1 && !full {
 		team, err := linalg.NewTeam(workers)
 		if err != nil {
@@ -357,6 +363,34 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	}
 	if !full {
 		rows = samples[0].draw(src)
+	}
+	pipe := batch.Team != nil && ahead // the Team draws a step ahead
+	var nextRows [3][]int              // pipe: step t's sample in nextRows[t%3]
+	// handOver hands the Team step u's noise and step u+1's sample, those
+	// that exist, and returns how many functions it handed over.
+	handOver := func(u int) int {
+		team, c := batch.Team, 0
+		if split && u < s.Steps {
+			b := u % 2
+			noiseErr[b] = nil
+			for lo := 0; lo < size; lo += dp.NormalsChunk {
+				piece := noise[b][lo:min(lo+dp.NormalsChunk, size)]
+				team.Go(func() {
+					if noiseErr[b] == nil {
+						noiseErr[b] = dp.DrawNormals(piece, r.src)
+					}
+				})
+				c++
+			}
+		}
+		if u+1 < s.Steps {
+			team.Go(func() { nextRows[(u+1)%3] = samples[(u+1)%3].draw(src) })
+			c++
+		}
+		return c
+	}
+	if pipe {
+		handOver(0)
 	}
 	steps := make([]Step, s.Steps)
 	prog := progressFrom(ctx)
@@ -375,25 +409,18 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 				drawErr = dp.DrawNormals(draws, r.src)
 			}
 			if !full && t+1 < s.Steps {
-				next = samples[(t+1)%2].draw(src)
+				next = samples[(t+1)%3].draw(src)
 			}
 		}
 		var helper sync.WaitGroup // the helper of a full-batch run (no Team)
+		handed := 0               // pipe: the functions handed over for step t+1
 		if ahead {
-			if team := batch.Team; team != nil {
-				// In pieces, in order, that fill the workers' idle time:
-				// the calls of src.Normal are DrawNormals' on all draws.
-				for lo := 0; split && lo < size; lo += dp.NormalsChunk {
-					piece := draws[lo:min(lo+dp.NormalsChunk, size)]
-					team.Go(func() {
-						if drawErr == nil {
-							drawErr = dp.DrawNormals(piece, r.src)
-						}
-					})
-				}
-				if !full && t+1 < s.Steps {
-					team.Go(func() { next = samples[(t+1)%2].draw(src) })
-				}
+			if pipe {
+				// What step t needs goes first; step t+1's draws, whose
+				// pieces' calls of src.Normal are DrawNormals' on all of
+				// them, fill the time workers would wait.
+				batch.Team.Hurry()
+				handed = handOver(t + 1)
 			} else {
 				helper.Go(func() {
 					defer func() {
@@ -412,8 +439,15 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 				// goroutine draws from the Source after Solve has returned.
 				// A panic of the Source on the helper is re-raised here.
 				defer func() {
-					if batch.Team != nil {
-						batch.Team.Wait()
+					if pipe {
+						// Step t's noise and step t+1's sample.
+						batch.Team.WaitFor(handed)
+						if split {
+							draws, drawErr = noise[t%2], noiseErr[t%2]
+						}
+						if t+1 < s.Steps {
+							next = nextRows[(t+1)%3]
+						}
 						return
 					}
 					helper.Wait()
