@@ -31,14 +31,13 @@ import (
 //     norms, and the clipped sum (the materialiser of BenchmarkPerExample).
 //
 // The identity methods run on a linalg.Team, as optim.SGD does with two or
-// more workers: each step's noise, in pieces of dp.NormalsChunk draws, and
-// the next step's sample are handed to the Team, whose goroutines draw them
-// in turn before they join the step's gradient (the caller draws what is
-// left when it has no part of the gradient to compute) — the same draws
-// from the same source in the same order (the randomness does not depend on
-// the data), so the batches and the noise are the materialised loop's — and
-// whose goroutines stay awake between steps. The materialised loop draws
-// them in turn, as before.
+// more workers: during step t the Team draws step t+1's noise, in pieces of
+// dp.NormalsChunk draws, and step t+2's sample, whenever one of its workers
+// (the caller included) has no part of the gradient to compute, and its
+// goroutines stay awake between steps. These are the same draws from the
+// same source in the same order (the randomness does not depend on the
+// data), so the batches and the noise are the materialised loop's, which
+// draws them in turn, as before.
 //
 // method=solver is optim.SGD itself with RDP accounting (its default PLD
 // calibration and report cost seconds that do not depend on the gradient
@@ -104,6 +103,8 @@ type epoch struct {
 	noise  []float64
 	idx    []int
 	next   []int            // identity: the next step's sample
+	idx3   []int            // identity on a Team: a third sample buffer
+	noiseB []float64        // identity on a Team: the next step's noise
 	serial bool             // identity: draw in turn, as the materialised loop (for TestEpochAhead)
 	xb     *linalg.Matrix32 // materialised: the gathered rows
 	yb     []int
@@ -178,17 +179,17 @@ func (e *epoch) run(steps int) error {
 	return nil
 }
 
-// runAhead is run for the norm identity, with each step's noise and the next
-// step's sample drawn on the batch's Team (a fresh goroutine if it has none)
-// during the step's gradient: the same draws in the same order as run's.
+// runAhead is run for the norm identity, with the randomness drawn ahead:
+// on the batch's Team a step ahead (runTeam), else each step's noise and the
+// next step's sample on a fresh goroutine during the step's gradient. The
+// same draws in the same order as run's.
 func (e *epoch) runAhead(steps int) error {
-	const z, clip = 1.0, 1.0
+	const clip = 1.0
 	src := dp.NewSeededSource(1)
 	n := e.x.Rows
 	e.w.Zero()
 	q := float64(e.bs) / float64(n)
 	logq := math.Log1p(-q)
-	eta := 1.0 / float64(e.bs)
 	sample := func(idx []int) []int {
 		idx = idx[:0]
 		for i := -1; ; {
@@ -201,49 +202,90 @@ func (e *epoch) runAhead(steps int) error {
 		}
 	}
 	e.idx = sample(e.idx)
+	if team := e.batch.Team; team != nil {
+		return e.runTeam(steps, team, src, sample)
+	}
 	var helper sync.WaitGroup
-	team := e.batch.Team
 	for t := range steps {
-		draw := func() {
+		helper.Go(func() {
 			src.Normal(e.noise)
 			if t+1 < steps {
 				e.next = sample(e.next)
 			}
-		}
-		if team != nil {
-			// In pieces, as optim.SGD: a worker with nothing else to do
-			// draws the next piece.
-			for lo := 0; lo < len(e.noise); lo += dp.NormalsChunk {
-				piece := e.noise[lo:min(lo+dp.NormalsChunk, len(e.noise))]
-				team.Go(func() { src.Normal(piece) })
-			}
-			if t+1 < steps {
-				team.Go(func() { e.next = sample(e.next) })
-			}
-		} else {
-			helper.Go(draw)
-		}
+		})
 		var err error
 		if len(e.idx) == 0 {
 			e.grad.Zero()
 		} else {
 			err = losses.EvalClipSum(&e.batch, e.loss, e.x, e.labels, e.idx, e.w, nil, clip, e.grad, nil, 0)
 		}
-		if team != nil {
-			team.Wait()
-		} else {
-			helper.Wait()
-		}
+		helper.Wait()
 		if err != nil {
 			return err
 		}
-		sum := e.grad.RawMatrix().Data
-		w := e.w.RawMatrix().Data
-		for j, v := range e.noise {
-			w[j] -= eta * (sum[j] + z*clip*v)
-		}
+		e.update(e.noise)
 		e.idx, e.next = e.next, e.idx
 	}
+	return nil
+}
+
+// update is the plain SGD step from the clipped sum in grad and the noise.
+func (e *epoch) update(noise []float64) {
+	const z, clip = 1.0, 1.0
+	eta := 1.0 / float64(e.bs)
+	sum := e.grad.RawMatrix().Data
+	w := e.w.RawMatrix().Data
+	for j, v := range noise {
+		w[j] -= eta * (sum[j] + z*clip*v)
+	}
+}
+
+// runTeam is runAhead on a Team, as optim.SGD runs: during step t the Team
+// draws step t+1's noise, in pieces of dp.NormalsChunk draws, and step
+// t+2's sample, whenever a worker has no part of the gradient to compute;
+// step t ends waiting for step t's noise and step t+1's sample, handed over
+// during step t−1. The draws are run's, in run's order.
+func (e *epoch) runTeam(steps int, team *linalg.Team, src dp.Source, sample func([]int) []int) error {
+	const clip = 1.0
+	if e.noiseB == nil {
+		e.noiseB = make([]float64, len(e.noise))
+	}
+	noise := [2][]float64{e.noise, e.noiseB}
+	ring := [3][]int{e.idx, e.next, e.idx3}
+	handOver := func(u int) int {
+		c := 0
+		if u < steps {
+			buf := noise[u%2]
+			for lo := 0; lo < len(buf); lo += dp.NormalsChunk {
+				piece := buf[lo:min(lo+dp.NormalsChunk, len(buf))]
+				team.Go(func() { src.Normal(piece) })
+				c++
+			}
+		}
+		if u+1 < steps {
+			team.Go(func() { ring[(u+1)%3] = sample(ring[(u+1)%3]) })
+			c++
+		}
+		return c
+	}
+	handOver(0)
+	for t := range steps {
+		team.Hurry() // step t's noise and step t+1's sample first
+		handed := handOver(t + 1)
+		var err error
+		if rows := ring[t%3]; len(rows) == 0 {
+			e.grad.Zero()
+		} else {
+			err = losses.EvalClipSum(&e.batch, e.loss, e.x, e.labels, rows, e.w, nil, clip, e.grad, nil, 0)
+		}
+		team.WaitFor(handed)
+		if err != nil {
+			team.Wait()
+			return err
+		}
+		e.update(noise[t%2])
+	}
+	e.idx, e.next, e.idx3 = ring[0], ring[1], ring[2] // keep the buffers
 	return nil
 }
 
