@@ -61,11 +61,13 @@
 // Solvers are configuration values; one may be used by several goroutines at
 // once as long as it is not modified. Solve itself spreads its work over
 // Workers goroutines, plus helpers that do not add work: with Workers ≥ 2
-// DP-SGD draws each step's noise and next sample on one goroutine while the
-// gradient is computed (in release order, from the same Source, so results do
-// not change), and DP-LS computes its report's side-by-side ε while the
-// eigendecomposition runs. Minibatch DP-SGD runs its steps on a linalg.Team
-// of Workers goroutines (the caller's included) that poll for up to a
-// quarter of a millisecond between steps instead of sleeping: a second core
-// that looks busy during a run is that, and it ends with Solve.
+// DP-SGD draws its noise and samples while gradients are computed (in
+// release order, one goroutine at a time, from the same Source, so results
+// do not change), and DP-LS computes its report's side-by-side ε while the
+// eigendecomposition runs. Minibatch DP-SGD runs on a linalg.Team of Workers
+// goroutines (the caller's included), which draws each step's noise, in
+// pieces, during the step before, and polls for up to a quarter of a
+// millisecond between steps instead of sleeping: a second core that looks
+// busy during a run is that, and it ends with Solve, which returns only
+// after the last draw.
 package optim
