@@ -209,15 +209,7 @@ func (s *teamState) runSide(f func(), queued bool) {
 	returned := false
 	defer func() {
 		if !returned {
-			p := recover()
-			if p == nil { // runtime.Goexit: the goroutine goes on exiting
-				p = errTeamGoexit
-			}
-			s.mu.Lock()
-			if s.sidePnc == nil {
-				s.sidePnc = p
-			}
-			s.mu.Unlock()
+			s.keepPanic(&s.sidePnc, recover())
 		}
 		if queued {
 			s.sideBusy.Store(0)
@@ -321,21 +313,27 @@ func (s *teamState) work(g int) {
 	}
 }
 
+// keepPanic keeps p, the value recovered from a function of the Team that
+// did not return, in *slot unless it holds one already. A nil p is a
+// runtime.Goexit (the goroutine goes on exiting), kept as errTeamGoexit.
+func (s *teamState) keepPanic(slot *any, p any) {
+	if p == nil {
+		p = errTeamGoexit
+	}
+	s.mu.Lock()
+	if *slot == nil {
+		*slot = p
+	}
+	s.mu.Unlock()
+}
+
 // task runs one task, keeping its panic (or Goexit) for run, and counts it
 // finished.
 func (s *teamState) task(i, g int) {
 	returned := false
 	defer func() {
 		if !returned {
-			p := recover()
-			if p == nil { // runtime.Goexit: the goroutine goes on exiting
-				p = errTeamGoexit
-			}
-			s.mu.Lock()
-			if s.loopPnc == nil {
-				s.loopPnc = p
-			}
-			s.mu.Unlock()
+			s.keepPanic(&s.loopPnc, recover())
 		}
 		s.finished.Add(1)
 	}()
