@@ -16,6 +16,26 @@ import (
 // scratch does not grow with the rows.
 const fusedMaxScratch = 1 << 20
 
+// FusedRows returns the largest selection of rows, with d features and K
+// classes, that EvalClipSum computes in its fused minibatch pass (the one
+// that runs on a Batch's Team) for a loss it can fuse; larger selections go
+// through Eval and ClipSum. A solver uses it to decide whether its steps
+// will use a Team.
+func FusedRows(d, k int) int {
+	lo, hi := 0, 1
+	for linalg.ScoreGradScratch(hi, d, k) <= fusedMaxScratch {
+		lo, hi = hi, 2*hi
+	}
+	for lo+1 < hi { // ScoreGradScratch grows with the rows
+		if mid := (lo + hi) / 2; linalg.ScoreGradScratch(mid, d, k) <= fusedMaxScratch {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
 // rowser is implemented by the losses of this package: rows validates the
 // loss's parameters and returns its per-example function and the fixed score
 // offset added when no bias is trained.

@@ -394,3 +394,17 @@ func TestFloat32ClipBound(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedRows: FusedRows is the boundary of EvalClipSum's fused path (the
+// scratch bound), and the figures of fusedMaxScratch's doc.
+func TestFusedRows(t *testing.T) {
+	for _, c := range []struct{ d, k, lo, hi int }{{784, 10, 6000, 8000}, {768, 100, 600, 800}, {5, 2, 100000, 1 << 40}} {
+		r := FusedRows(c.d, c.k)
+		if r < c.lo || r > c.hi {
+			t.Errorf("FusedRows(%d, %d) = %d, want in [%d, %d]", c.d, c.k, r, c.lo, c.hi)
+		}
+		if linalg.ScoreGradScratch(r, c.d, c.k) > fusedMaxScratch || linalg.ScoreGradScratch(r+1, c.d, c.k) <= fusedMaxScratch {
+			t.Errorf("FusedRows(%d, %d) = %d is not the boundary", c.d, c.k, r)
+		}
+	}
+}
