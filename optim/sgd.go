@@ -351,7 +351,10 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 		noise[0], noise[1] = make([]float64, size), make([]float64, size)
 		draws = noise[0]
 	}
-	if workers > 1 && !full {
+	// A Team only where EvalClipSum's fused pass, which runs on it, takes
+	// the expected batch: with larger batches its goroutines would poll
+	// beside the fresh ones of Eval and ClipSum.
+	if b := float64(s.BatchSize); workers > 1 && !full && b+4*math.Sqrt(b) <= float64(losses.FusedRows(dim, k)) {
 		team, err := linalg.NewTeam(workers)
 		if err != nil {
 			return nil, fmt.Errorf("optim: DP-SGD: %w", err)

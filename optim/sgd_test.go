@@ -389,7 +389,8 @@ type wrappedSource struct{ dp.Source }
 
 // TestSGDReproducible: same seed ⇒ bit-identical model and per-step report
 // for Workers 1, 2 and 3 — with one worker the step's randomness is drawn
-// after its gradient, with more a helper draws it during the gradient —
+// after its gradient, with more a Team draws it a step ahead (Poisson
+// batches) or a helper during the gradient (the full batch) —
 // for the seeded source, a Source of another type, a hardened one (whose
 // noise is always drawn after the gradient) and a non-private run; another
 // seed ⇒ another model.
@@ -902,6 +903,30 @@ func TestSGDSourceExclusive(t *testing.T) {
 			if o, l := src.overlaps.Load(), src.late.Load(); o != 0 || l != 0 {
 				t.Errorf("%s, Workers %d: %d overlapping calls, %d calls after Solve returned", end, workers, o, l)
 			}
+		}
+	}
+}
+
+// TestSGDReproducibleLargeBatch: Poisson batches too large for the fused
+// pass (losses.FusedRows), whose randomness a helper goroutine draws during
+// each step's gradient instead of a Team, give the bits of Workers 1 too.
+func TestSGDReproducibleLargeBatch(t *testing.T) {
+	const n, dim, k, batch = 1400, 3000, 30, 700
+	if batch <= losses.FusedRows(dim, k) {
+		t.Fatalf("batch %d fits the fused pass (%d rows): the test needs a larger one", batch, losses.FusedRows(dim, k))
+	}
+	data := sgdProblem(n, dim, k, 5)
+	run := func(workers int) *optim.Result {
+		s := &optim.SGD{Privacy: optim.Privacy{Epsilon: 2, Delta: 1e-5, Accountant: accountant.RDP{}},
+			Steps: 6, BatchSize: batch, GradClipNorm: 0.5, Workers: workers}
+		res, err := s.Solve(context.Background(), data, nil, dp.NewSeededSource(11))
+		require.NoError(t, err)
+		return res
+	}
+	a := run(1)
+	for _, workers := range []int{2, 3} {
+		if b := run(workers); !floats.Same(sgdFlat(a.Model), sgdFlat(b.Model)) {
+			t.Errorf("Workers 1 and %d give different models for the same seed", workers)
 		}
 	}
 }
