@@ -85,7 +85,8 @@
 // millisecond each), can instead run on a Team set in its RowsWork: a fixed
 // set of goroutines that poll for work for up to a quarter of a millisecond
 // after each call rather than sleep, since waking a sleeping thread costs
-// tens to hundreds of microseconds per call. A Team also runs functions handed to
-// it with Go (a step's noise draw) beside the call. Results do not depend
-// on it either.
+// tens to hundreds of microseconds per call. A Team also runs functions
+// handed to it with Go, one at a time and in order, in the time its workers
+// would otherwise wait (a DP-SGD run's next noise, in pieces), or first
+// once Hurry makes them urgent. Results do not depend on it either.
 package linalg

@@ -30,8 +30,10 @@ const (
 // s[i*stride+l] must hold the weight r_jl of x_j in row l of the gradient.
 // Entries of s past K in a row are ignored and may be overwritten. A non-nil
 // error stops ScoreGradRows (blocks under way on other goroutines finish),
-// which returns the error of the lowest failing block. A RowsFunc may be called concurrently for different blocks; each
-// call must write only what belongs to its rows.
+// which returns the error of the lowest failing block. A RowsFunc may be
+// called concurrently for different blocks; each call must write only what
+// belongs to its rows, and none may read or write dst, which is summed into
+// while blocks are still being computed.
 type RowsFunc func(first int, s []float64, stride int, norms []float64) error
 
 // RowsWork holds the scratch of ScoreGradRows and ScoreGradRowsPrecision.

@@ -36,18 +36,20 @@ const teamPoll = 16
 // drawn in pieces — fills the time a worker would otherwise wait: functions
 // of Go run one at a time, in the order given, on whichever goroutine has
 // no task of a call to take (the caller's included, in a call or in Wait
-// and WaitFor), or before the tasks of a call once Hurry made them urgent.
-// Results never depend on the Team: ScoreGradRows gives the same bits with
-// or without one.
+// and WaitFor), or, once Hurry has made them urgent, on the Team's
+// goroutines before their next task. Results never depend on the Team:
+// ScoreGradRows gives the same bits with or without one.
 //
 // Close releases the goroutines; a Team that is no longer referenced is
-// closed by the runtime. One goroutine at a time may use a Team (Go, Wait
-// and the calls running on it). The functions it runs may run on that
-// goroutine too: a call's tasks always, a function of Go when no goroutine
-// of the Team has started it by Wait, or at once if the Team has one worker
-// or is closed. A panic in either is re-raised on the using goroutine, as
-// is a runtime.Goexit in one (as a panic: the Team replaces a goroutine
-// that exits so).
+// closed by the runtime. One goroutine at a time may use a Team (Go, Hurry,
+// Wait, WaitFor and the calls running on it). The functions it runs may run
+// on that goroutine too: a call's tasks always; a function of Go when that
+// goroutine has no task left in a call, or in Wait or WaitFor if no
+// goroutine of the Team has started it, or at once if the Team has one
+// worker or is closed. A panic in either is re-raised on the using
+// goroutine, as is a runtime.Goexit on one of the Team's goroutines (as a
+// panic: the Team replaces a goroutine that exits so); a Goexit on the
+// using goroutine ends it, and the Team forgets it.
 type Team struct{ s *teamState }
 
 // errTeamGoexit is the panic value that reports a function of a Team that
@@ -115,8 +117,8 @@ func (t *Team) Workers() int { return t.s.n }
 // first, and Close waits for them all as Wait does (and panics as Wait
 // does). Close is idempotent; a closed Team runs everything on its caller.
 func (t *Team) Close() {
+	defer t.s.close()
 	t.Wait()
-	t.s.close()
 }
 
 func (s *teamState) close() {
@@ -177,6 +179,7 @@ func (t *Team) Wait() { t.WaitFor(0) }
 // returned panicked, WaitFor panics with the first panic's value.
 func (t *Team) WaitFor(n int) {
 	s := t.s
+	n = max(n, 0)
 	returned := false
 	defer func() {
 		if !returned { // a Goexit in a function run here: forget the report
@@ -234,8 +237,15 @@ func (s *teamState) trySide() bool {
 	}
 	f := s.side[s.head]
 	s.side[s.head] = nil
-	if s.head++; s.head == len(s.side) {
+	switch s.head++; {
+	case s.head == len(s.side):
 		s.side, s.head = s.side[:0], 0
+	case s.head >= 32 && 2*s.head >= len(s.side):
+		// A queue handed a step ahead never empties: move the queued
+		// functions down rather than let side grow with every Go.
+		n := copy(s.side, s.side[s.head:])
+		clear(s.side[n:])
+		s.side, s.head = s.side[:n], 0
 	}
 	s.popped.Add(1)
 	s.queued.Add(-1)
@@ -275,13 +285,18 @@ func (s *teamState) run(tasks int, fn func(task, worker int)) {
 	s.signal()
 	// Closed however the caller leaves: a Goexit in one of the caller's
 	// tasks unwinds it, and its goroutine is gone with the report.
-	returned := false
+	returned, inSide := false, false
 	defer func() {
 		s.open.Store(0)
 		s.await(func() bool { return s.active.Load() == 0 })
 		s.fn = nil
 		if !returned {
 			s.loopPnc = nil
+			if inSide { // a Goexit in a function of Go run here: forgotten, as WaitFor does
+				s.mu.Lock()
+				s.sidePnc = nil
+				s.mu.Unlock()
+			}
 		}
 	}()
 	s.work(0)
@@ -291,7 +306,9 @@ func (s *teamState) run(tasks int, fn func(task, worker int)) {
 		if s.finished.Load() == s.tasks {
 			return true
 		}
+		inSide = true
 		s.trySide()
+		inSide = false
 		return s.finished.Load() == s.tasks
 	})
 	returned = true
@@ -302,9 +319,13 @@ func (s *teamState) run(tasks int, fn func(task, worker int)) {
 }
 
 // work claims and runs tasks of the open loop as worker g until none is
-// left.
+// left; a goroutine of the Team (g ≠ 0) runs urgent functions of Go
+// between its tasks.
 func (s *teamState) work(g int) {
 	for {
+		if g != 0 && s.hurried() { // urgent functions of Go between tasks
+			s.trySide()
+		}
 		i := s.next.Add(1) - 1
 		if i >= s.tasks {
 			return

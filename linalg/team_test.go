@@ -492,3 +492,98 @@ func TestTeamHurry(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamQueueBounded: handing work over a step ahead, so that the queue
+// of functions of Go never empties, keeps it as short as the work queued.
+func TestTeamQueueBounded(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	handOver := func() int {
+		for range 8 {
+			team.Go(func() {})
+		}
+		return 8
+	}
+	handOver()
+	most := 0
+	for range 2000 {
+		team.Hurry()
+		n := handOver()
+		team.s.run(2, func(int, int) {})
+		team.WaitFor(n)
+		team.s.mu.Lock()
+		most = max(most, len(team.s.side))
+		team.s.mu.Unlock()
+	}
+	if most > 64 {
+		t.Errorf("the queue reached %d entries for at most 16 functions queued", most)
+	}
+}
+
+// TestTeamGoexitOfGoInCall: a function of Go that calls runtime.Goexit on
+// the caller, which ran it while waiting for a call's last task, ends the
+// caller's goroutine and leaves no report for the Team's next user.
+func TestTeamGoexitOfGoInCall(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	exited := 0
+	for range 20 {
+		var returned bool
+		var helperIn atomic.Bool
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer func() { _ = recover() }() // the helper ran it: Wait reports it
+			team.s.run(2, func(_, g int) {
+				if g != 0 {
+					helperIn.Store(true)
+					time.Sleep(2 * time.Millisecond)
+					return
+				}
+				for deadline := time.Now().Add(time.Second); !helperIn.Load() && time.Now().Before(deadline); {
+					runtime.Gosched()
+				}
+				team.Go(runtime.Goexit) // while the helper sleeps in its task
+			})
+			returned = true
+			team.Wait()
+		}()
+		<-done
+		if !returned {
+			exited++
+		}
+		func() {
+			defer func() {
+				if v := recover(); v != nil {
+					t.Fatalf("a stale report after the caller's Goexit: %v", v)
+				}
+			}()
+			team.s.run(2, func(int, int) {})
+			team.Wait()
+		}()
+	}
+	if exited == 0 {
+		t.Error("the caller never ran the function in the call: the test tested nothing")
+	}
+}
+
+// TestTeamWaitForNegative: WaitFor with n < 0 is WaitFor(0).
+func TestTeamWaitForNegative(t *testing.T) {
+	team, err := NewTeam(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer team.Close()
+	var ran atomic.Bool
+	team.Go(func() { ran.Store(true) })
+	team.WaitFor(-3)
+	if !ran.Load() {
+		t.Error("WaitFor(-3) returned before the function ran")
+	}
+}
