@@ -64,10 +64,13 @@
 // DP-SGD draws its noise and samples while gradients are computed (in
 // release order, one goroutine at a time, from the same Source, so results
 // do not change), and DP-LS computes its report's side-by-side ε while the
-// eigendecomposition runs. Minibatch DP-SGD runs on a linalg.Team of Workers
-// goroutines (the caller's included), which draws each step's noise, in
-// pieces, during the step before, and polls for up to a quarter of a
-// millisecond between steps instead of sleeping: a second core that looks
-// busy during a run is that, and it ends with Solve, which returns only
-// after the last draw.
+// eigendecomposition runs. Minibatch DP-SGD whose batches fit the fused
+// pass of losses.EvalClipSum (losses.FusedRows: some 7 000 rows at MNIST's
+// shape) runs on a linalg.Team of Workers goroutines (the caller's
+// included), which draws each step's noise, in pieces, during the step
+// before, and polls for up to a quarter of a millisecond between steps
+// instead of sleeping: a second core that looks busy during a run is that,
+// and it ends with Solve, which returns only after the last draw. Larger
+// batches, and the full batch, draw each step's noise and next sample on a
+// helper goroutine during the step's gradient.
 package optim

@@ -327,8 +327,9 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	// would otherwise wait, and step t ends by waiting for what was handed
 	// over during step t−1 (WaitFor). Its goroutines stay awake between
 	// steps, sparing each step the wake-up of sleeping threads. With the
-	// full batch, step t's noise is drawn on a fresh goroutine during step
-	// t. Either way the draws are the same, from the same Source, in the
+	// full batch, or batches too large for the fused pass that runs on a
+	// Team, step t's noise and step t+1's sample are drawn on a fresh
+	// goroutine during step t. Either way the draws are the same, from the same Source, in the
 	// same order (dp.DrawNormals, dp.AddNormals), one goroutine at a time,
 	// each before it is used, so the run is the same bits as drawing them in
 	// turn after each gradient. A Source that adds hardened noise itself
@@ -371,6 +372,7 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 	var nextRows [3][]int              // pipe: step t's sample in nextRows[t%3]
 	// handOver hands the Team step u's noise and step u+1's sample, those
 	// that exist, and returns how many functions it handed over.
+	broken := false // pipe: a draw panicked (the Team re-raises it): no more draws
 	handOver := func(u int) int {
 		team, c := batch.Team, 0
 		if split && u < s.Steps {
@@ -379,15 +381,23 @@ func (s *SGD) Solve(ctx context.Context, d *Data, l *accountant.Ledger, src dp.S
 			for lo := 0; lo < size; lo += dp.NormalsChunk {
 				piece := noise[b][lo:min(lo+dp.NormalsChunk, size)]
 				team.Go(func() {
-					if noiseErr[b] == nil {
+					if noiseErr[b] == nil && !broken {
+						broken = true // until the draw returns
 						noiseErr[b] = dp.DrawNormals(piece, r.src)
+						broken = false
 					}
 				})
 				c++
 			}
 		}
 		if u+1 < s.Steps {
-			team.Go(func() { nextRows[(u+1)%3] = samples[(u+1)%3].draw(src) })
+			team.Go(func() {
+				if !broken {
+					broken = true
+					nextRows[(u+1)%3] = samples[(u+1)%3].draw(src)
+					broken = false
+				}
+			})
 			c++
 		}
 		return c
