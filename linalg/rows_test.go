@@ -32,6 +32,22 @@ func (r *rowsRecorder) f(first int, s []float64, stride int, norms []float64) er
 	return nil
 }
 
+// rowsProblem returns an n×d X of N(0, 1) entries and a K×d W of N(0,
+// wScale²) entries, drawn from rnd in that order, row by row.
+func rowsProblem(rnd *rand.Rand, n, d, k int, wScale float64) (*Matrix32, *mat.Dense) {
+	x := NewMatrix32(n, d)
+	for i := range x.Data {
+		x.Data[i] = float32(rnd.NormFloat64())
+	}
+	w := mat.NewDense(k, d, nil)
+	for l := range k {
+		for j := range d {
+			w.Set(l, j, wScale*rnd.NormFloat64())
+		}
+	}
+	return x, w
+}
+
 func rowsGather(x *Matrix32, rows []int) *Matrix32 {
 	if rows == nil {
 		return x
@@ -70,16 +86,7 @@ func TestScoreGradRows(t *testing.T) {
 				gemmUseAsm = asm
 				t.Cleanup(func() { gemmUseAsm = old })
 				rnd := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.d)))
-				x := NewMatrix32(tc.n, tc.d)
-				for i := range x.Data {
-					x.Data[i] = float32(rnd.NormFloat64())
-				}
-				w := mat.NewDense(tc.k, tc.d, nil)
-				for l := range tc.k {
-					for j := range tc.d {
-						w.Set(l, j, 0.1*rnd.NormFloat64())
-					}
-				}
+				x, w := rowsProblem(rnd, tc.n, tc.d, tc.k, 0.1)
 				rows := tc.rows
 				m := tc.n
 				if tc.m >= 0 {
@@ -217,16 +224,7 @@ func TestScoreGradRowsFloat32(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("n=%d/d=%d/K=%d/m=%d", tc.n, tc.d, tc.k, tc.m), func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.d)))
-			x := NewMatrix32(tc.n, tc.d)
-			for i := range x.Data {
-				x.Data[i] = float32(rnd.NormFloat64())
-			}
-			w := mat.NewDense(tc.k, tc.d, nil)
-			for l := range tc.k {
-				for j := range tc.d {
-					w.Set(l, j, 0.1*rnd.NormFloat64())
-				}
-			}
+			x, w := rowsProblem(rnd, tc.n, tc.d, tc.k, 0.1)
 			var rows []int
 			m := tc.n
 			if tc.m >= 0 {
@@ -315,16 +313,7 @@ func TestScoreGradRowsFloat32(t *testing.T) {
 func TestScoreGradRowsFloat32Overflow(t *testing.T) {
 	const n, d, k = 80, 40, 3
 	rnd := rand.New(rand.NewPCG(5, 6))
-	x := NewMatrix32(n, d)
-	for i := range x.Data {
-		x.Data[i] = float32(rnd.NormFloat64())
-	}
-	w := mat.NewDense(k, d, nil)
-	for l := range k {
-		for j := range d {
-			w.Set(l, j, rnd.NormFloat64())
-		}
-	}
+	x, w := rowsProblem(rnd, n, d, k, 1)
 	rows := []int{3, 70, 5, 5, 41, 0, 79, 12, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49,
 		50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60}
 	bigX := NewMatrix32(n, d)
@@ -454,16 +443,7 @@ func TestScoreGradRowsReuseShapes(t *testing.T) {
 		var ws RowsWork
 		for _, sh := range [][2]int{{17, 40}, {10, 40}, {5, 40}, {10, 40}, {3, 33}, {17, 40}} {
 			k, d := sh[0], sh[1]
-			x := NewMatrix32(300, d)
-			for i := range x.Data {
-				x.Data[i] = float32(rnd.NormFloat64())
-			}
-			w := mat.NewDense(k, d, nil)
-			for l := range k {
-				for j := range d {
-					w.Set(l, j, rnd.NormFloat64())
-				}
-			}
+			x, w := rowsProblem(rnd, 300, d, k, 1)
 			rows := []int{5, 17, 299, 0, 42, 42, 7}
 			var got, want mat.Dense
 			if err := ScoreGradRowsPrecision(&got, x, rows, w, f, &ws, 1, p); err != nil {

@@ -198,16 +198,7 @@ func TestTeamErrors(t *testing.T) {
 func TestScoreGradRowsTeam(t *testing.T) {
 	const n, d, k, m = 2000, 100, 10, 601
 	rnd := rand.New(rand.NewPCG(5, 6))
-	x := NewMatrix32(n, d)
-	for i := range x.Data {
-		x.Data[i] = float32(rnd.NormFloat64())
-	}
-	w := mat.NewDense(k, d, nil)
-	for l := range k {
-		for j := range d {
-			w.Set(l, j, 0.1*rnd.NormFloat64())
-		}
-	}
+	x, w := rowsProblem(rnd, n, d, k, 0.1)
 	rows := make([]int, m)
 	for j := range rows {
 		rows[j] = rnd.IntN(n)
