@@ -66,10 +66,10 @@ type teamState struct {
 	mu       sync.Mutex
 	side     []func() // side[head:] are queued
 	head     int
-	queued   atomic.Int32 // len(side) − head, for polling without the lock
 	sideBusy atomic.Int32 // 1 while a function of Go runs: one at a time
 	pushed   atomic.Int64 // functions of Go queued so far
-	popped   atomic.Int64 // functions of Go started so far (the next is number popped)
+	popped   atomic.Int64 // functions of Go started so far (the next is number popped);
+	// pushed − popped = len(side) − head, read without the lock
 	urgent   atomic.Int64 // functions numbered below it are urgent (Hurry)
 	pending  atomic.Int32
 	sidePnc  any // the first panic of a function of Go, re-raised by Wait
@@ -152,7 +152,6 @@ func (t *Team) Go(f func()) {
 	s.mu.Lock()
 	s.side = append(s.side, f)
 	s.pushed.Add(1)
-	s.queued.Add(1)
 	s.mu.Unlock()
 	s.signal()
 }
@@ -192,7 +191,7 @@ func (t *Team) WaitFor(n int) {
 	s.await(func() bool {
 		// The oldest queued function is one waited for while more than n
 		// are queued.
-		for s.queued.Load() > int32(n) && s.trySide() {
+		for s.queuedN() > int64(n) && s.trySide() {
 		}
 		return s.pending.Load() <= int32(n)
 	})
@@ -226,7 +225,7 @@ func (s *teamState) runSide(f func(), queued bool) {
 // trySide runs the oldest function of Go not yet started, if there is one
 // and no other function of Go is running, and reports whether it ran one.
 func (s *teamState) trySide() bool {
-	if s.queued.Load() == 0 || !s.sideBusy.CompareAndSwap(0, 1) {
+	if s.queuedN() == 0 || !s.sideBusy.CompareAndSwap(0, 1) {
 		return false
 	}
 	s.mu.Lock()
@@ -248,7 +247,6 @@ func (s *teamState) trySide() bool {
 		s.side, s.head = s.side[:n], 0
 	}
 	s.popped.Add(1)
-	s.queued.Add(-1)
 	s.mu.Unlock()
 	s.runSide(f, true)
 	return true
@@ -256,8 +254,14 @@ func (s *teamState) trySide() bool {
 
 // hurried reports whether the next function of Go to start is urgent.
 func (s *teamState) hurried() bool {
-	return s.queued.Load() > 0 && s.popped.Load() < s.urgent.Load()
+	return s.queuedN() > 0 && s.popped.Load() < s.urgent.Load()
 }
+
+// queuedN returns the number of functions of Go queued and not started. Read
+// without the lock it may be short by the functions queued while it reads
+// (pushed is read first), never long; a goroutine about to sleep that reads
+// 0 too early is woken by the Go that queued the function (signal).
+func (s *teamState) queuedN() int64 { return s.pushed.Load() - s.popped.Load() }
 
 // signal wakes a sleeping goroutine, if any, after work was published.
 func (s *teamState) signal() {
@@ -435,7 +439,7 @@ func (s *teamState) helper(g int) {
 		}
 		// Sleep; a poster that missed the count finds the work re-checked.
 		s.sleepers.Add(1)
-		if s.queued.Load() == 0 && s.open.Load() == 0 && !s.closed.Load() {
+		if s.queuedN() == 0 && s.open.Load() == 0 && !s.closed.Load() {
 			<-s.wake
 		}
 		s.sleepers.Add(-1)
