@@ -130,12 +130,13 @@ func (p *plain) Normal(dst []float64) {
 // Source's Normal at a time (DrawNormals makes the same calls).
 const addGaussianChunk = NormalsChunk
 
-// NormalsChunk is the most draws AddGaussian and DrawNormals ask of a
-// Source's Normal at a time, at offsets that are multiples of it: so
-// DrawNormals over consecutive pieces of z, each but the last of a length
-// that is a multiple of NormalsChunk, makes the same calls of src.Normal as
-// DrawNormals over z, and gives the same draws. A solver can so draw a
-// release's noise in pieces, in order, between other work.
+// NormalsChunk is the most draws AddGaussian and DrawNormals ask of the
+// Normal method of a Source this package did not make, at offsets that are
+// multiples of it: so DrawNormals over consecutive pieces of z, each but the
+// last of a length that is a multiple of NormalsChunk, makes the same calls
+// of src.Normal as DrawNormals over z, and gives the same draws. (The
+// seeded Source's draws do not depend on how they are asked for.) A solver
+// can so draw a release's noise in pieces, in order, between other work.
 const NormalsChunk = 1024
 
 // addGaussian is the plain Gaussian addition: dst[i] += sigma·z_i. It is used
